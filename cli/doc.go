@@ -1,0 +1,3 @@
+// Package cli registers the `caddy tls-resume` command and its subcommands
+// (probe, bench, keygen, status, demo).
+package cli
