@@ -72,6 +72,10 @@ type Options struct {
 	NotAfter     time.Time
 	// Serial overrides the issuer's serial counter when non-nil.
 	Serial *big.Int
+	// Subject, when non-nil, is the leaf's whole subject name (for tests of
+	// OU, C, DC and other attributes); CommonName and Organization are then
+	// ignored.
+	Subject *pkix.Name
 }
 
 func (o Options) validity() (time.Time, time.Time) {
@@ -195,9 +199,13 @@ func (ca *Issuer) issue(o Options, eku []x509.ExtKeyUsage) (*Leaf, error) {
 	if o.Key == RSA2048 {
 		ku |= x509.KeyUsageKeyEncipherment
 	}
+	subject := pkix.Name{CommonName: o.CommonName, Organization: o.Organization}
+	if o.Subject != nil {
+		subject = *o.Subject
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber:   ca.serial(o.Serial),
-		Subject:        pkix.Name{CommonName: o.CommonName, Organization: o.Organization},
+		Subject:        subject,
 		NotBefore:      nb,
 		NotAfter:       na,
 		KeyUsage:       ku,
