@@ -1,0 +1,106 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+)
+
+// RingStore keeps one named ring document in CertMagic storage, so that any
+// storage backend Caddy users already run (file system, Redis, Consul, S3,
+// databases) shares the ring across a fleet.
+type RingStore struct {
+	Storage certmagic.Storage
+	// Name separates independent rings that share one storage.
+	Name string
+}
+
+// Key is the storage key of the ring document.
+func (s RingStore) Key() string { return path.Join("tls_resume", s.Name, "ring.json") }
+
+func (s RingStore) lockName() string { return "tls_resume_ring_" + s.Name }
+
+// ErrNoRing means storage holds no ring document yet.
+var ErrNoRing = errors.New("no ring document in storage")
+
+// Load reads the sealed ring document. It returns ErrNoRing when there is
+// none.
+func (s RingStore) Load(ctx context.Context) ([]byte, error) {
+	data, err := s.Storage.Load(ctx, s.Key())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNoRing
+	}
+	return data, err
+}
+
+// UpdateFunc receives the current document (nil when storage holds none)
+// and returns the document to write, or nil to leave storage unchanged. It
+// must not modify cur.
+type UpdateFunc func(cur *RingDocument) (*RingDocument, error)
+
+// Update changes the ring under the storage lock so that exactly one node
+// writes each change. keks[0] seals what is written; every KEK in keks may
+// open what is read. A document that none of keks can open (another KEK, or
+// corruption) is never overwritten: Update returns the error. A document
+// opened with an older KEK is re-sealed under keks[0] even if fn changes
+// nothing (the KEK rollover).
+//
+// It returns the document storage holds afterwards.
+func (s RingStore) Update(ctx context.Context, keks []*KEK, now time.Time, fn UpdateFunc) (*RingDocument, error) {
+	if err := s.Storage.Lock(ctx, s.lockName()); err != nil {
+		return nil, fmt.Errorf("locking ring %q: %w", s.Name, err)
+	}
+	defer func() {
+		// Unlock with a fresh context: the caller's may be done, and a
+		// stale lock would stall every other node's rotation.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = s.Storage.Unlock(uctx, s.lockName())
+	}()
+
+	var cur *RingDocument
+	reseal := false
+	data, err := s.Load(ctx)
+	switch {
+	case errors.Is(err, ErrNoRing):
+	case err != nil:
+		return nil, fmt.Errorf("loading ring %q: %w", s.Name, err)
+	default:
+		var idx int
+		cur, idx, err = OpenRing(data, keks, s.Name)
+		if err != nil {
+			return nil, err
+		}
+		reseal = idx > 0
+	}
+
+	next, err := fn(cur)
+	if err != nil {
+		return nil, err
+	}
+	if next == nil {
+		if !reseal {
+			return cur, nil
+		}
+		next = cur.Clone()
+	}
+	if cur != nil {
+		next.Version = cur.Version + 1
+	} else {
+		next.Version = 1
+	}
+	next.Updated = now
+	sealed, err := SealRing(next, keks[0], s.Name)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Storage.Store(ctx, s.Key(), sealed); err != nil {
+		return nil, fmt.Errorf("storing ring %q: %w", s.Name, err)
+	}
+	return next, nil
+}

@@ -1,0 +1,334 @@
+package tlsresume
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddytls"
+	"github.com/caddyserver/certmagic"
+	"go.uber.org/zap"
+
+	"github.com/tlsresume/caddy-tlsresume/internal/metrics"
+	"github.com/tlsresume/caddy-tlsresume/storage"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// Defaults follow the usual guidance for ticket keys: tickets accepted for
+// tens of minutes (limits linkability), keys rotated twice a day.
+const (
+	DefaultRotationInterval = 12 * time.Hour
+	DefaultTicketLifetime   = 30 * time.Minute
+	DefaultRingName         = "default"
+	maxPollInterval         = time.Minute
+	maxClockSkew            = time.Minute
+	// maxTicketLifetime is Go's own limit: it will not resume older sessions.
+	maxTicketLifetime = 7 * 24 * time.Hour
+)
+
+// App is the tls_resume app: it takes over TLS session tickets for the
+// connection policies of the selected HTTP servers, sealing them with a
+// ticket-key ring that every node sharing the storage uses and rotates
+// together, and binding each ticket to the policy's client-authentication
+// realm (and, by default, to the SNI) so that mutual-TLS sessions can resume
+// safely. Stock Caddy turns tickets off on every policy with client
+// authentication; with this app those sessions resume, the policy's client
+// certificate verifiers run again on every resumed handshake, and revoked
+// certificates are refused.
+type App struct {
+	// The key-encryption key (KEK) that seals the ring in storage: 32
+	// random bytes in standard base64, as printed by `caddy tls-resume
+	// keygen`. Placeholders such as `{env.TLS_RESUME_KEK}` or
+	// `{file./etc/caddy/kek}` are resolved. Every node of a fleet needs the
+	// same KEK. Default: a KEK generated once into Caddy's data directory
+	// (mode 0600), which suits a single node only.
+	KEK string `json:"kek,omitempty"`
+
+	// Older KEKs that may still open the ring, for rolling a KEK over
+	// without losing resumption: the ring is re-sealed under `kek` as soon
+	// as a node opens it with one of these. See the runbook.
+	KEKPrevious []string `json:"kek_previous,omitempty"`
+
+	// How long each ticket key seals new tickets before the next one takes
+	// over. Default: 12h.
+	RotationInterval caddy.Duration `json:"rotation_interval,omitempty"`
+
+	// How long after issuance a ticket may resume a session. Go and
+	// clients would keep tickets for 7 days; shorter lifetimes limit how
+	// long a client can be linked across connections. Default: 30m.
+	TicketLifetime caddy.Duration `json:"ticket_lifetime,omitempty"`
+
+	// How often each node re-reads the ring from storage. Default: a tenth
+	// of the rotation interval, at most 1m.
+	PollInterval caddy.Duration `json:"poll_interval,omitempty"`
+
+	// The largest clock difference tolerated between nodes. Keys are
+	// published at least two poll intervals plus this before they seal.
+	// Default: a tenth of the rotation interval, at most 1m.
+	MaxClockSkew caddy.Duration `json:"max_clock_skew,omitempty"`
+
+	// Names of the HTTP servers (keys of the http app's `servers`) whose
+	// TLS connection policies this app manages. Default: every server.
+	Servers []string `json:"servers,omitempty"`
+
+	// Accept a ticket on any host name served by the same connection
+	// policy. By default a ticket is bound to the SNI it was issued for.
+	ResumeAcrossHosts bool `json:"resume_across_hosts,omitempty"`
+
+	// Name of the ring in storage; nodes with the same name (and storage
+	// and KEK) share it. Default: `default`.
+	RingName string `json:"ring_name,omitempty"`
+
+	// Storage module holding the ring. Default: Caddy's configured storage.
+	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=caddy.storage inline_key=module"`
+
+	storage  certmagic.Storage
+	keks     []*storage.KEK
+	sched    Schedule
+	poll     time.Duration
+	rings    *ringHolder
+	bindings []*policyBinding
+	sync     *ringSync
+	logger   *zap.Logger
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "tls_resume",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision validates the configuration and installs the ticket hooks on
+// the selected connection policies. Hooks are installed here, not in Start:
+// apps start in random order, and the http app may already be handshaking
+// when ours starts. Until the ring is loaded the hooks issue tickets that
+// never open, so clients simply get full handshakes.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	a.rings = new(ringHolder)
+	if err := metrics.Register(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %v", err)
+	}
+	if err := a.applyDefaults(); err != nil {
+		return err
+	}
+
+	if a.KEK != "" {
+		kek, err := parseKEK("kek", a.KEK)
+		if err != nil {
+			return err
+		}
+		a.keks = append(a.keks, kek)
+	} else if len(a.KEKPrevious) > 0 {
+		return errors.New("kek_previous requires kek: the current key-encryption key must be configured explicitly")
+	}
+	for i, prev := range a.KEKPrevious {
+		kek, err := parseKEK(fmt.Sprintf("kek_previous[%d]", i), prev)
+		if err != nil {
+			return err
+		}
+		a.keks = append(a.keks, kek)
+	}
+
+	if a.StorageRaw != nil {
+		mod, err := ctx.LoadModule(a, "StorageRaw")
+		if err != nil {
+			return fmt.Errorf("loading storage module: %v", err)
+		}
+		st, err := mod.(caddy.StorageConverter).CertMagicStorage()
+		if err != nil {
+			return fmt.Errorf("creating storage value: %v", err)
+		}
+		a.storage = st
+	} else {
+		a.storage = ctx.Storage()
+	}
+
+	if err := a.bindServers(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (a *App) applyDefaults() error {
+	interval := time.Duration(a.RotationInterval)
+	if interval == 0 {
+		interval = DefaultRotationInterval
+	}
+	lifetime := time.Duration(a.TicketLifetime)
+	if lifetime == 0 {
+		lifetime = DefaultTicketLifetime
+	}
+	switch {
+	case interval < 0:
+		return fmt.Errorf("rotation_interval: must be positive, got %s", interval)
+	case lifetime < 0:
+		return fmt.Errorf("ticket_lifetime: must be positive, got %s", lifetime)
+	case lifetime > maxTicketLifetime:
+		return fmt.Errorf("ticket_lifetime: %s exceeds the 7-day limit of TLS session tickets", lifetime)
+	case lifetime < time.Second:
+		return fmt.Errorf("ticket_lifetime: %s is below the one-second resolution of tickets", lifetime)
+	}
+	a.poll = time.Duration(a.PollInterval)
+	if a.poll == 0 {
+		a.poll = min(interval/10, maxPollInterval)
+	} else if a.poll < 0 {
+		return fmt.Errorf("poll_interval: must be positive, got %s", a.poll)
+	}
+	skew := time.Duration(a.MaxClockSkew)
+	if skew == 0 {
+		skew = min(interval/10, maxClockSkew)
+	} else if skew < 0 {
+		return fmt.Errorf("max_clock_skew: must be positive, got %s", skew)
+	}
+	a.sched = Schedule{Interval: interval, Lifetime: lifetime, Lead: 2*a.poll + skew}
+	if err := a.sched.validate(); err != nil {
+		return fmt.Errorf("rotation_interval %s, poll_interval %s, max_clock_skew %s: %v", interval, a.poll, skew, err)
+	}
+	if a.RingName == "" {
+		a.RingName = DefaultRingName
+	}
+	return nil
+}
+
+// bindServers installs the hooks on every TLS connection policy of the
+// selected HTTP servers.
+func (a *App) bindServers(ctx caddy.Context) error {
+	httpAppIface, err := ctx.AppIfConfigured("http")
+	if errors.Is(err, caddy.ErrNotConfigured) {
+		if len(a.Servers) > 0 {
+			return fmt.Errorf("servers: %v named, but no http app is configured", a.Servers)
+		}
+		a.logger.Warn("no http app configured; tls_resume has no TLS connection policies to manage")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("getting http app: %v", err)
+	}
+	httpApp := httpAppIface.(*caddyhttp.App)
+
+	if tlsAppIface, err := ctx.AppIfConfigured("tls"); err == nil {
+		if st := tlsAppIface.(*caddytls.TLS).SessionTickets; st != nil && st.Disabled {
+			return errors.New("the tls app has session_tickets disabled, which contradicts tls_resume: remove one of them")
+		}
+	}
+
+	names := a.Servers
+	if len(names) == 0 {
+		for name := range httpApp.Servers {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+	} else {
+		for _, name := range names {
+			if _, ok := httpApp.Servers[name]; !ok {
+				known := make([]string, 0, len(httpApp.Servers))
+				for k := range httpApp.Servers {
+					known = append(known, k)
+				}
+				slices.Sort(known)
+				return fmt.Errorf("servers: no HTTP server named %q (servers: %v)", name, known)
+			}
+		}
+	}
+
+	lifetime := a.sched.Lifetime
+	for _, name := range names {
+		srv := httpApp.Servers[name]
+		for _, pol := range srv.TLSConnPolicies {
+			if pol == nil || pol.TLSConfig == nil || pol.Drop {
+				continue
+			}
+			a.bindings = append(a.bindings, bindPolicy(pol, name, a.rings, lifetime, a.ResumeAcrossHosts))
+		}
+	}
+	a.logger.Info("managing TLS session tickets",
+		zap.Strings("servers", names),
+		zap.Int("connection_policies", len(a.bindings)),
+		zap.Duration("rotation_interval", a.sched.Interval),
+		zap.Duration("ticket_lifetime", a.sched.Lifetime),
+		zap.Bool("resume_across_hosts", a.ResumeAcrossHosts))
+	return nil
+}
+
+// Start loads the ring (bounded, so an unreachable storage cannot stall
+// Caddy's start) and starts keeping it in step.
+func (a *App) Start() error {
+	if len(a.keks) == 0 {
+		path := defaultKEKPath()
+		kek, created, err := loadOrCreateLocalKEK(path)
+		if err != nil {
+			return fmt.Errorf("kek: no kek configured and the node-local one at %s is unusable: %v", path, err)
+		}
+		if created {
+			a.logger.Warn("generated a node-local key-encryption key; set the kek option to share the ring across a fleet",
+				zap.String("path", path))
+		}
+		a.keks = []*storage.KEK{kek}
+	}
+	a.sync = &ringSync{
+		store:     storage.RingStore{Storage: a.storage, Name: a.RingName},
+		keks:      a.keks,
+		sched:     a.sched,
+		poll:      a.poll,
+		gen:       NewRandomKey,
+		now:       time.Now,
+		logger:    a.logger,
+		rings:     a.rings,
+		opTimeout: 10 * time.Second,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	// One synchronous attempt so that a healthy node resumes from its first
+	// handshakes; failures are logged and retried in the background.
+	first, firstCancel := context.WithTimeout(ctx, 5*time.Second)
+	_ = a.sync.step(first)
+	firstCancel()
+	a.done = make(chan struct{})
+	go func() {
+		defer close(a.done)
+		a.sync.run(ctx)
+	}()
+	return nil
+}
+
+// Stop ends the ring synchroniser.
+func (a *App) Stop() error {
+	if a.cancel != nil {
+		a.cancel()
+		<-a.done
+	}
+	return nil
+}
+
+// Cleanup releases the ring's key material held by this config.
+func (a *App) Cleanup() error {
+	if a.sync != nil {
+		a.sync.mu.Lock()
+		if a.sync.doc != nil {
+			a.sync.doc.Zero()
+		}
+		a.sync.mu.Unlock()
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

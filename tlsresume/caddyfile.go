@@ -1,0 +1,108 @@
+package tlsresume
+
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+// UnmarshalCaddyfile sets up the app from the tls_resume global option.
+// Syntax:
+//
+//	tls_resume {
+//		kek                 <base64 key or placeholder>
+//		kek_previous        <base64 key or placeholder...>
+//		rotation_interval   <duration>
+//		ticket_lifetime     <duration>
+//		poll_interval       <duration>
+//		max_clock_skew      <duration>
+//		servers             <server names...>
+//		resume_across_hosts
+//		ring_name           <name>
+//		storage             <module> {
+//			...
+//		}
+//	}
+//
+// A bare `tls_resume` (no block) enables the app with every default.
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume option name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for d.NextBlock(0) {
+		opt := d.Val()
+		if seen[opt] && opt != "kek_previous" && opt != "servers" {
+			return d.Errf("tls_resume: duplicate option %q", opt)
+		}
+		seen[opt] = true
+		switch opt {
+		case "kek":
+			if !d.AllArgs(&a.KEK) {
+				return d.Errf("tls_resume: kek takes exactly one value")
+			}
+		case "kek_previous":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Errf("tls_resume: kek_previous needs at least one key")
+			}
+			a.KEKPrevious = append(a.KEKPrevious, args...)
+		case "rotation_interval", "ticket_lifetime", "poll_interval", "max_clock_skew":
+			var val string
+			if !d.AllArgs(&val) {
+				return d.Errf("tls_resume: %s takes exactly one duration", opt)
+			}
+			dur, err := caddy.ParseDuration(val)
+			if err != nil {
+				return d.Errf("tls_resume: %s: invalid duration %q: %v", opt, val, err)
+			}
+			if dur <= 0 {
+				return d.Errf("tls_resume: %s: must be positive, got %q", opt, val)
+			}
+			switch opt {
+			case "rotation_interval":
+				a.RotationInterval = caddy.Duration(dur)
+			case "ticket_lifetime":
+				a.TicketLifetime = caddy.Duration(dur)
+			case "poll_interval":
+				a.PollInterval = caddy.Duration(dur)
+			case "max_clock_skew":
+				a.MaxClockSkew = caddy.Duration(dur)
+			}
+		case "servers":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Errf("tls_resume: servers needs at least one server name")
+			}
+			a.Servers = append(a.Servers, args...)
+		case "resume_across_hosts":
+			if d.NextArg() {
+				return d.Errf("tls_resume: resume_across_hosts takes no value, got %q", d.Val())
+			}
+			a.ResumeAcrossHosts = true
+		case "ring_name":
+			if !d.AllArgs(&a.RingName) {
+				return d.Errf("tls_resume: ring_name takes exactly one name")
+			}
+		case "storage":
+			if !d.NextArg() {
+				return d.Errf("tls_resume: storage needs a module name")
+			}
+			name := d.Val()
+			mod, err := caddyfile.UnmarshalModule(d, "caddy.storage."+name)
+			if err != nil {
+				return d.Errf("tls_resume: storage %q: %v", name, err)
+			}
+			if _, ok := mod.(caddy.StorageConverter); !ok {
+				return d.Errf("tls_resume: storage module %q is not a storage module", name)
+			}
+			a.StorageRaw = caddyconfig.JSONModuleObject(mod, "module", name, nil)
+		default:
+			return d.Errf("tls_resume: unknown option %q", opt)
+		}
+	}
+	return nil
+}
+
+var _ caddyfile.Unmarshaler = (*App)(nil)
