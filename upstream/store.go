@@ -1,0 +1,198 @@
+package upstream
+
+import (
+	"crypto/tls"
+	"hash/maphash"
+	"sync"
+	"time"
+)
+
+// sessionKey identifies one cached client session. identity is the digest
+// of the transport's TLS client identity and trust settings (see
+// identityDigest); server is the key crypto/tls asks for, which is the
+// connection's effective ServerName (or the remote address when it has
+// none). A session is only ever returned for the exact pair it was stored
+// under, so it is never offered to another server name nor under another
+// client certificate or trust configuration.
+type sessionKey struct {
+	identity string
+	server   string
+}
+
+// sessionStore is a bounded LRU of TLS client sessions with per-lookup
+// expiry. It is shared by every transport configured with the same capacity
+// (see acquireStore), so sessions survive config reloads; the identity part
+// of the key keeps transports with different TLS settings apart.
+//
+// The store is split into shards, each an LRU under its own mutex, chosen by
+// a hash of the key. Critical sections are a map operation and a few pointer
+// moves: no allocation (evicted entries are recycled), no I/O, no calls out.
+type sessionStore struct {
+	seed   maphash.Seed
+	shards []storeShard
+}
+
+// Capacities from which the store is split into shards: below
+// shardThreshold a single LRU keeps eviction exact; above it every shard
+// holds at least shardThreshold/maxShards entries.
+const (
+	maxShards      = 16
+	shardThreshold = 256
+)
+
+type storeShard struct {
+	mu    sync.Mutex
+	cap   int
+	items map[sessionKey]*storeEntry
+	// head is the sentinel of a circular doubly linked list, most recently
+	// used first.
+	head storeEntry
+	_    [64]byte // keep neighbouring shards' mutexes off one cache line
+}
+
+type storeEntry struct {
+	key        sessionKey
+	cs         *tls.ClientSessionState
+	stored     int64 // Unix nanoseconds when Put last stored cs
+	prev, next *storeEntry
+}
+
+// newSessionStore returns a store that holds at most capacity sessions
+// (capacity must be positive).
+func newSessionStore(capacity int) *sessionStore {
+	n := 1
+	if capacity >= shardThreshold {
+		n = maxShards
+	}
+	s := &sessionStore{seed: maphash.MakeSeed(), shards: make([]storeShard, n)}
+	per, extra := capacity/n, capacity%n
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.cap = per
+		if i < extra {
+			sh.cap++
+		}
+		sh.items = make(map[sessionKey]*storeEntry)
+		sh.head.next, sh.head.prev = &sh.head, &sh.head
+	}
+	return s
+}
+
+func (s *sessionStore) shard(k sessionKey) *storeShard {
+	if len(s.shards) == 1 {
+		return &s.shards[0]
+	}
+	return &s.shards[maphash.Comparable(s.seed, k)%uint64(len(s.shards))]
+}
+
+// get returns the session stored under k if it was stored no longer than
+// maxAge before now. An older entry is removed.
+func (s *sessionStore) get(k sessionKey, maxAge time.Duration, now time.Time) (*tls.ClientSessionState, bool) {
+	sh := s.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.items[k]
+	if e == nil {
+		return nil, false
+	}
+	if now.UnixNano()-e.stored > int64(maxAge) {
+		// Expired: never offer it, and free the slot.
+		sh.remove(e)
+		return nil, false
+	}
+	sh.moveToFront(e)
+	return e.cs, true
+}
+
+// put stores cs under k, or removes k when cs is nil (crypto/tls does that
+// for a session it found unusable). At capacity the least recently used
+// entry of the shard is evicted.
+func (s *sessionStore) put(k sessionKey, cs *tls.ClientSessionState, now time.Time) {
+	sh := s.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.items[k]
+	if cs == nil {
+		if e != nil {
+			sh.remove(e)
+		}
+		return
+	}
+	if e != nil {
+		e.cs, e.stored = cs, now.UnixNano()
+		sh.moveToFront(e)
+		return
+	}
+	if len(sh.items) >= sh.cap {
+		// Recycle the least recently used entry.
+		e = sh.head.prev
+		sh.remove(e)
+	} else {
+		e = new(storeEntry)
+	}
+	*e = storeEntry{key: k, cs: cs, stored: now.UnixNano()}
+	sh.items[k] = e
+	sh.pushFront(e)
+}
+
+// len returns the number of entries held (expired ones included until a
+// lookup or eviction removes them).
+func (s *sessionStore) len() int {
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		n += len(sh.items)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// capacity returns the most entries the store holds.
+func (s *sessionStore) capacity() int {
+	n := 0
+	for i := range s.shards {
+		n += s.shards[i].cap
+	}
+	return n
+}
+
+// Destruct implements caddy.Destructor: the last transport using the store
+// is gone, drop every session.
+func (s *sessionStore) Destruct() error {
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		clear(sh.items)
+		sh.head.next, sh.head.prev = &sh.head, &sh.head
+		sh.mu.Unlock()
+	}
+	return nil
+}
+
+func (sh *storeShard) pushFront(e *storeEntry) {
+	e.prev = &sh.head
+	e.next = sh.head.next
+	e.next.prev = e
+	sh.head.next = e
+}
+
+func (sh *storeShard) unlink(e *storeEntry) {
+	e.prev.next = e.next
+	e.next.prev = e.prev
+	e.prev, e.next = nil, nil
+}
+
+func (sh *storeShard) moveToFront(e *storeEntry) {
+	if sh.head.next == e {
+		return
+	}
+	sh.unlink(e)
+	sh.pushFront(e)
+}
+
+func (sh *storeShard) remove(e *storeEntry) {
+	sh.unlink(e)
+	delete(sh.items, e.key)
+	e.cs = nil
+}
