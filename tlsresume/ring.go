@@ -123,6 +123,12 @@ func (r *ring) denies(leaf *x509.Certificate) bool {
 // and serial: the hex SHA-256 of the issuer's DER-encoded name, a slash and
 // the decimal serial.
 func IssuerSerialKey(rawIssuer []byte, decimalSerial string) string {
+	return IssuerDigest(rawIssuer) + "/" + decimalSerial
+}
+
+// IssuerDigest is the lowercase hex SHA-256 of an issuer's DER-encoded name,
+// as deny-list entries by issuer and serial store it.
+func IssuerDigest(rawIssuer []byte) string {
 	sum := sha256.Sum256(rawIssuer)
-	return hex.EncodeToString(sum[:]) + "/" + decimalSerial
+	return hex.EncodeToString(sum[:])
 }

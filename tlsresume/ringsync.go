@@ -264,3 +264,68 @@ func keyIDString(id uint32) string {
 	}
 	return string(b[:])
 }
+
+// rotate forces a rotation across the fleet: the staged key seals as soon
+// as every node can know it.
+func (s *ringSync) rotate(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opTimeout)
+	defer cancel()
+	err := s.update(ctx, func(cur *storage.RingDocument) (*storage.RingDocument, error) {
+		if cur == nil {
+			return s.sched.Maintain(nil, s.now(), s.gen)
+		}
+		return s.sched.Rotate(cur, s.now(), s.gen)
+	})
+	s.recordResult(err)
+	return err
+}
+
+// invalidate makes every ticket issued before the given time unusable on
+// every node.
+func (s *ringSync) invalidate(ctx context.Context, before time.Time) error {
+	return s.edit(ctx, func(d *storage.RingDocument) bool {
+		if !before.After(d.InvalidatedBefore) {
+			return false
+		}
+		d.InvalidatedBefore = before
+		return true
+	})
+}
+
+// deny adds a client certificate to the fleet's deny list.
+func (s *ringSync) deny(ctx context.Context, entry storage.DeniedCert) error {
+	return s.edit(ctx, func(d *storage.RingDocument) bool {
+		for _, e := range d.Denied {
+			if e.SHA256 == entry.SHA256 && e.IssuerSHA256 == entry.IssuerSHA256 && e.Serial == entry.Serial {
+				return false
+			}
+		}
+		d.Denied = append(d.Denied, entry)
+		return true
+	})
+}
+
+// edit applies change to a copy of the stored ring (bootstrapping one if
+// storage has none) and writes it if change reports a modification.
+func (s *ringSync) edit(ctx context.Context, change func(*storage.RingDocument) bool) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opTimeout)
+	defer cancel()
+	err := s.update(ctx, func(cur *storage.RingDocument) (*storage.RingDocument, error) {
+		var d *storage.RingDocument
+		if cur == nil {
+			var err error
+			if d, err = s.sched.Maintain(nil, s.now(), s.gen); err != nil {
+				return nil, err
+			}
+		} else {
+			d = cur.Clone()
+		}
+		if !change(d) && cur != nil {
+			d.Zero()
+			return nil, nil
+		}
+		return d, nil
+	})
+	s.recordResult(err)
+	return err
+}
