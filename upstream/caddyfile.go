@@ -43,7 +43,9 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			continue
 		}
 		if seen[seg[0].Text] {
-			return caddyfile.NewDispenser(seg).Errf("%s already specified", seg[0].Text)
+			sd := caddyfile.NewDispenser(seg)
+			sd.Next()
+			return sd.Errf("%s already specified", seg[0].Text)
 		}
 		seen[seg[0].Text] = true
 		if err := t.unmarshalSessionOption(caddyfile.NewDispenser(seg)); err != nil {

@@ -72,8 +72,8 @@ func TestStoreExpiry(t *testing.T) {
 		want   bool
 	}{
 		{0, time.Minute, true},
-		{time.Minute, time.Minute, true},               // exactly at the limit
-		{30 * time.Second, 10 * time.Second, false},    // a shorter lifetime sees it expired...
+		{time.Minute, time.Minute, true},                  // exactly at the limit
+		{30 * time.Second, 10 * time.Second, false},       // a shorter lifetime sees it expired...
 		{time.Minute + time.Nanosecond, time.Hour, false}, // ...and expiry removed it for everyone
 	}
 	for i, tc := range tests {
