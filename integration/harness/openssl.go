@@ -25,6 +25,11 @@ type SClientOptions struct {
 	// CAFile verifies the server (-CAfile); CertFile and KeyFile are the
 	// client certificate and key (-cert, -key), both optional.
 	CAFile, CertFile, KeyFile string
+	// CertChainFile holds the intermediates s_client sends after the client
+	// certificate (-cert_chain; s_client sends only the first certificate
+	// of CertFile otherwise). Default: CertFile, which for pki leaves holds
+	// the leaf followed by its intermediates.
+	CertChainFile string
 	// TLSVersion pins the protocol: "1.2" (-tls1_2), "1.3" (-tls1_3) or ""
 	// for openssl's default.
 	TLSVersion string
@@ -83,6 +88,9 @@ func SClient(ctx context.Context, o SClientOptions) (*SClientResult, error) {
 	if o.ServerName == "" {
 		o.ServerName = "localhost"
 	}
+	if o.CertChainFile == "" {
+		o.CertChainFile = o.CertFile
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 20*time.Second)
@@ -99,7 +107,7 @@ func SClient(ctx context.Context, o SClientOptions) (*SClientResult, error) {
 		return nil, fmt.Errorf("harness: unsupported TLSVersion %q (want 1.2, 1.3 or empty)", o.TLSVersion)
 	}
 	for _, f := range []struct{ flag, val string }{
-		{"-CAfile", o.CAFile}, {"-cert", o.CertFile}, {"-key", o.KeyFile},
+		{"-CAfile", o.CAFile}, {"-cert", o.CertFile}, {"-cert_chain", o.CertChainFile}, {"-key", o.KeyFile},
 		{"-sess_out", o.SessOut}, {"-sess_in", o.SessIn},
 	} {
 		if f.val != "" {
