@@ -2,6 +2,7 @@ package earlydata
 
 import (
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -58,7 +59,12 @@ func FuzzGuardServeHTTP(f *testing.F) {
 		if !validMethod(method) {
 			return // net/http's parsers refuse such methods before any handler
 		}
-		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \t\r\n#?%") {
+		// only request targets an HTTP server would hand to a handler
+		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, "#?") ||
+			strings.IndexFunc(path, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+			return
+		}
+		if _, err := url.ParseRequestURI(path); err != nil {
 			return
 		}
 		state := handshaken

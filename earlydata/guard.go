@@ -146,7 +146,11 @@ func (g *Guard) serveCandidate(w http.ResponseWriter, r *http.Request, next cadd
 	var trusted bool
 	if hasHeader {
 		// caddyhttp computes this per request from the immediate peer's
-		// address and the server's trusted_proxies.
+		// address and the server's trusted_proxies. In QUIC early data
+		// that address is not validated yet and could be spoofed, but
+		// there trust cannot matter: a request in early data is early
+		// whoever sent it, and keeping a spoofed peer's header only
+		// repeats what Caddy's reverse proxy would add anyway.
 		trusted, _ = caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool)
 	}
 
