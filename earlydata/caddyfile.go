@@ -52,6 +52,12 @@ type MatcherTokenResolver func(caddyfile.Token) (caddy.ModuleMap, bool, error)
 // safe; an early request matching an `allow` set is served even if its
 // method is not in `methods`; `refuse` wins when both match.
 //
+// The directive needs no `order`: by default it runs right after `header`,
+// before every directive that acts on a request. Every early request sets
+// {http.vars.early_data} to true; to show it in the access log:
+//
+//	log_append early_data {http.vars.early_data}
+//
 // Named matchers can only be resolved by the HTTP Caddyfile adapter (see
 // UnmarshalCaddyfileMatchers); here `@name` is an error.
 func (g *Guard) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
