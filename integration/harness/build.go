@@ -132,11 +132,9 @@ func buildCaddy() (string, error) {
 	defer unlock()
 
 	shared := filepath.Join(base, "caddy")
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = "go"
-	}
-	cmd := exec.Command(goBin, "build", "-o", shared, "./cmd/caddy")
+	// go test puts its own GOROOT/bin first in PATH, so this is the go
+	// command running the tests.
+	cmd := exec.Command("go", "build", "-o", shared, "./cmd/caddy")
 	cmd.Dir = root
 	// GOTMPDIR on the same file system as the output makes the go command
 	// move the new binary into place with a rename, which never disturbs a

@@ -14,6 +14,10 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddytest"
+
+	// Every module of the plugin, in the in-process Caddy of every test
+	// package that uses the harness.
+	_ "github.com/tlsresume/caddy-tlsresume"
 )
 
 // Tester is a caddytest.Tester bound to this test process's in-process Caddy.
