@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real components the test suites drive: redis-server, openssl,
-# nginx and HAProxy, from Debian's packages. As root it installs what is
+# curl, nginx and HAProxy, from Debian's packages. As root it installs what is
 # missing; otherwise it names the packages to install and fails.
 set -euo pipefail
 
@@ -8,6 +8,7 @@ declare -A need=(
 	[redis-server]=redis-server
 	[redis-cli]=redis-tools
 	[openssl]=openssl
+	[curl]=curl
 	[nginx]=nginx
 	[haproxy]=haproxy
 )
