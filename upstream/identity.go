@@ -81,7 +81,12 @@ func writeField(h hash.Hash, p []byte) {
 // provisioning: Caddy clears a module's raw JSON (the ca field) once it has
 // loaded it. Equal configurations give equal bytes on every node.
 func trustConfig(tc *reverseproxy.TLSConfig) []byte {
-	if tc == nil || (len(tc.CARaw) == 0 && len(tc.RootCAPool) == 0 && len(tc.RootCAPEMFiles) == 0) {
+	if tc == nil {
+		return nil
+	}
+	//lint:ignore SA1019 Caddy still honours the deprecated root_ca_pool and root_ca_pem_files, so they are part of the trust settings
+	pool, files := tc.RootCAPool, tc.RootCAPEMFiles
+	if len(tc.CARaw) == 0 && len(pool) == 0 && len(files) == 0 {
 		return nil
 	}
 	var ca bytes.Buffer
@@ -97,6 +102,6 @@ func trustConfig(tc *reverseproxy.TLSConfig) []byte {
 		CA    []byte   `json:"ca,omitempty"`
 		Pool  []string `json:"root_ca_pool,omitempty"`
 		Files []string `json:"root_ca_pem_files,omitempty"`
-	}{ca.Bytes(), tc.RootCAPool, tc.RootCAPEMFiles})
+	}{ca.Bytes(), pool, files})
 	return b
 }
