@@ -145,3 +145,40 @@ func TestEdgeNeverOffersSessionAcrossServerNames(t *testing.T) {
 	requireResumeRate(t, "a.internal", a.resumed.Load(), a.handshakes.Load())
 	requireResumeRate(t, "b.internal", b.resumed.Load(), b.handshakes.Load())
 }
+
+// TestEdgeSessionsAcrossReload: a config reload that keeps the upstream TLS
+// settings keeps the sessions (the first connection after the reload
+// resumes); a reload that changes the client certificate starts afresh (no
+// session is offered under the new identity).
+func TestEdgeSessionsAcrossReload(t *testing.T) {
+	set, files := harness.NewPKI(t)
+	be := startGoBackend(t, goBackendOptions{name: "go", cert: set.Server.TLSCertificate(), clientCAs: set.Root})
+	site := func(files pki.SetFiles, marker string) string {
+		return fmt.Sprintf("\theader X-Config %s\n\treverse_proxy https://%s {\n\t\ttransport http_resume {\n%s\n\t\t}\n\t}", marker, be.Addr, transportOptions(files))
+	}
+	e := startEdge(t, "", site(files, "one"))
+	for i := 0; i < 3; i++ {
+		e.get("/")
+	}
+
+	// Reload with another route config but the same upstream TLS settings.
+	e2 := startEdge(t, "", site(files, "two"))
+	if body, _ := e2.get("/"); body != "backend=go resumed=true" {
+		t.Fatalf("first request after a reload: %q, want a resumed session", body)
+	}
+
+	// Reload with client certificate B instead of A.
+	swapped := files
+	swapped.ClientACert, swapped.ClientAKey = files.ClientBCert, files.ClientBKey
+	before := be.offered.Load()
+	e3 := startEdge(t, "", site(swapped, "three"))
+	if body, _ := e3.get("/"); body != "backend=go resumed=false" {
+		t.Fatalf("first request under a new client certificate: %q, want a full handshake", body)
+	}
+	if n := be.offered.Load() - before; n != 0 {
+		t.Fatalf("a session made with client certificate A was offered under B (%d tickets)", n)
+	}
+	if body, _ := e3.get("/"); body != "backend=go resumed=true" {
+		t.Fatalf("second request under the new client certificate: %q", body)
+	}
+}
