@@ -46,7 +46,10 @@ func realmDigest(pol *caddytls.ConnectionPolicy) [32]byte {
 
 	if ca := pol.ClientAuthentication; ca != nil {
 		writeField(h, []byte(ca.Mode))
+		// Deprecated in Caddy but still honoured by it, so part of the realm.
+		//lint:ignore SA1019 still enforced by Caddy
 		writeSortedStrings(h, ca.TrustedCACerts)
+		//lint:ignore SA1019 still enforced by Caddy
 		writeSortedStrings(h, ca.TrustedLeafCerts)
 	} else {
 		writeField(h, nil)

@@ -17,7 +17,7 @@ import (
 // ringHolder publishes the current ring snapshot to handshakes.
 type ringHolder struct{ p atomic.Pointer[ring] }
 
-func (h *ringHolder) load() *ring    { return h.p.Load() }
+func (h *ringHolder) load() *ring   { return h.p.Load() }
 func (h *ringHolder) store(r *ring) { h.p.Store(r) }
 
 // ringSync keeps this node's snapshot in step with the ring in storage: it
