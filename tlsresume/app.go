@@ -302,11 +302,14 @@ func (a *App) Start() error {
 		defer close(a.done)
 		a.sync.run(ctx)
 	}()
+	running.Store(a)
 	return nil
 }
 
-// Stop ends the ring synchroniser.
+// Stop ends the ring synchroniser and withdraws the app from the admin API.
 func (a *App) Stop() error {
+	// A newer config's app may already be the running one.
+	running.CompareAndSwap(a, nil)
 	if a.cancel != nil {
 		a.cancel()
 		<-a.done

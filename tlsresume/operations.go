@@ -1,0 +1,289 @@
+package tlsresume
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/tlsresume/caddy-tlsresume/internal/metrics"
+	"github.com/tlsresume/caddy-tlsresume/storage"
+)
+
+// running is the tls_resume app of the config Caddy is running, for the
+// admin API: admin routers are provisioned outside the apps' lifecycle, so
+// they look the app up here on every request. Start sets it; Stop clears it
+// unless a newer config's app has already replaced it (Caddy starts the new
+// config before it stops the old one).
+var running atomic.Pointer[App]
+
+// Running returns the started tls_resume app, or nil when none runs.
+func Running() *App { return running.Load() }
+
+// ErrNotRunning means the app's ring synchroniser has not started.
+var ErrNotRunning = errors.New("tls_resume app is not running")
+
+// Key states in Status.
+const (
+	KeyStaged  = "staged"  // published, not yet sealing
+	KeySealing = "sealing" // seals new tickets
+	KeyRetired = "retired" // opens tickets until it expires
+)
+
+// Status is a snapshot of the app for operators. It never holds key
+// material.
+type Status struct {
+	Ring    string `json:"ring"`
+	Version uint64 `json:"version"`
+	// Rotations is the ring's count of recorded rotations.
+	Rotations uint64 `json:"rotations"`
+	// KEKID identifies (without revealing) the key-encryption key this
+	// node seals the ring with.
+	KEKID string `json:"kek_id"`
+	// SealingKeyID is the ID of the key sealing tickets now (empty when
+	// no ring is loaded).
+	SealingKeyID string      `json:"sealing_key_id,omitempty"`
+	Keys         []KeyStatus `json:"keys"`
+	// InvalidatedBefore: tickets issued earlier are refused everywhere.
+	InvalidatedBefore *time.Time `json:"invalidated_before,omitempty"`
+	// DeniedCertificates is the number of entries on the deny list.
+	DeniedCertificates int `json:"denied_certificates"`
+
+	RotationInterval string `json:"rotation_interval"`
+	TicketLifetime   string `json:"ticket_lifetime"`
+	PollInterval     string `json:"poll_interval"`
+
+	Store StoreStatus `json:"store"`
+
+	Handshakes       HandshakeCounts   `json:"handshakes"`
+	TicketRejections map[string]uint64 `json:"ticket_rejections"`
+	EarlyData        map[string]uint64 `json:"early_data"`
+	// Now is when the snapshot was taken.
+	Now time.Time `json:"now"`
+}
+
+// KeyStatus describes one ticket key: its ID, state and times.
+type KeyStatus struct {
+	ID        string    `json:"id"`
+	State     string    `json:"state"`
+	Published time.Time `json:"published"`
+	Activate  time.Time `json:"activate"`
+	// Expires is when the key stops opening tickets (absent while it
+	// seals or is staged and no later key is scheduled).
+	Expires *time.Time `json:"expires,omitempty"`
+	// AgeSeconds is the time since activation; negative while staged.
+	AgeSeconds float64 `json:"age_seconds"`
+}
+
+// StoreStatus is the health of the ring's storage as this node sees it.
+type StoreStatus struct {
+	LastSynced *time.Time `json:"last_synced,omitempty"`
+	// LastError is the latest storage error of the current failure
+	// streak (empty when the last attempt succeeded).
+	LastError   string     `json:"last_error,omitempty"`
+	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
+	// Failures counts consecutive failed attempts.
+	Failures int `json:"failures"`
+}
+
+// HandshakeCounts are this process's handshake counters (all servers and
+// configs since the process started).
+type HandshakeCounts struct {
+	Total         uint64 `json:"total"`
+	Resumed       uint64 `json:"resumed"`
+	Mutual        uint64 `json:"mutual"`
+	MutualResumed uint64 `json:"mutual_resumed"`
+	// ByServer maps an HTTP server name to its total and resumed counts.
+	ByServer map[string]ServerCounts `json:"by_server,omitempty"`
+}
+
+// ServerCounts are one HTTP server's handshake counts.
+type ServerCounts struct {
+	Total   uint64 `json:"total"`
+	Resumed uint64 `json:"resumed"`
+}
+
+// Status returns a snapshot of the ring, its storage health and the
+// handshake metrics.
+func (a *App) Status() (*Status, error) {
+	s := a.sync
+	if s == nil {
+		return nil, ErrNotRunning
+	}
+	now := s.now()
+	st := &Status{
+		Ring:             s.store.Name,
+		KEKID:            s.keks[0].ID(),
+		Keys:             []KeyStatus{},
+		RotationInterval: s.sched.Interval.String(),
+		TicketLifetime:   s.sched.Lifetime.String(),
+		PollInterval:     s.poll.String(),
+		TicketRejections: map[string]uint64{},
+		EarlyData:        map[string]uint64{},
+		Now:              now.UTC(),
+	}
+	s.mu.Lock()
+	if d := s.doc; d != nil {
+		st.Version, st.Rotations = d.Version, d.Rotations
+		st.Keys = keyStatuses(d, s.sched, now)
+		for _, k := range st.Keys {
+			if k.State == KeySealing {
+				st.SealingKeyID = k.ID
+			}
+		}
+		if !d.InvalidatedBefore.IsZero() {
+			t := d.InvalidatedBefore.UTC()
+			st.InvalidatedBefore = &t
+		}
+		st.DeniedCertificates = len(d.Denied)
+	}
+	if !s.lastSynced.IsZero() {
+		t := s.lastSynced.UTC()
+		st.Store.LastSynced = &t
+	}
+	if s.lastErr != nil {
+		st.Store.LastError = s.lastErr.Error()
+		t := s.lastErrAt.UTC()
+		st.Store.LastErrorAt = &t
+	}
+	st.Store.Failures = s.failures
+	s.mu.Unlock()
+
+	collectCounters(metrics.Handshakes, func(labels map[string]string, v uint64) {
+		resumed, mutual := labels["resumed"] == "true", labels["mutual"] == "true"
+		h := &st.Handshakes
+		h.Total += v
+		if resumed {
+			h.Resumed += v
+		}
+		if mutual {
+			h.Mutual += v
+			if resumed {
+				h.MutualResumed += v
+			}
+		}
+		if h.ByServer == nil {
+			h.ByServer = map[string]ServerCounts{}
+		}
+		sc := h.ByServer[labels["server"]]
+		sc.Total += v
+		if resumed {
+			sc.Resumed += v
+		}
+		h.ByServer[labels["server"]] = sc
+	})
+	collectCounters(metrics.TicketRejections, func(labels map[string]string, v uint64) {
+		st.TicketRejections[labels["reason"]] += v
+	})
+	collectCounters(metrics.EarlyDataRequests, func(labels map[string]string, v uint64) {
+		st.EarlyData[labels["outcome"]] += v
+	})
+	return st, nil
+}
+
+// keyStatuses describes doc's keys at now.
+func keyStatuses(d *storage.RingDocument, sched Schedule, now time.Time) []KeyStatus {
+	sealing := -1
+	for i, k := range d.Keys {
+		if !k.Activate.After(now) {
+			sealing = i
+		}
+	}
+	if sealing < 0 && len(d.Keys) > 0 {
+		sealing = 0 // as ring.sealingKey: a clock behind the ring uses the first key
+	}
+	out := make([]KeyStatus, 0, len(d.Keys))
+	for i, k := range d.Keys {
+		ks := KeyStatus{
+			ID:         keyIDString(k.ID),
+			Published:  k.Published.UTC(),
+			Activate:   k.Activate.UTC(),
+			AgeSeconds: now.Sub(k.Activate).Round(time.Second).Seconds(),
+		}
+		switch {
+		case i == sealing:
+			ks.State = KeySealing
+		case i < sealing:
+			ks.State = KeyRetired
+		default:
+			ks.State = KeyStaged
+		}
+		if exp := sched.keyExpiry(d, i); !exp.IsZero() && ks.State != KeyStaged {
+			exp = exp.UTC()
+			ks.Expires = &exp
+		}
+		out = append(out, ks)
+	}
+	return out
+}
+
+// collectCounters calls fn with the labels and value of every series of c.
+func collectCounters(c prometheus.Collector, fn func(map[string]string, uint64)) {
+	ch := make(chan prometheus.Metric, 16)
+	go func() {
+		c.Collect(ch)
+		close(ch)
+	}()
+	for m := range ch {
+		var pb dto.Metric
+		if err := m.Write(&pb); err != nil || pb.Counter == nil {
+			continue
+		}
+		labels := make(map[string]string, len(pb.Label))
+		for _, l := range pb.Label {
+			labels[l.GetName()] = l.GetValue()
+		}
+		fn(labels, uint64(pb.Counter.GetValue()))
+	}
+}
+
+// Rotate forces a fleet-wide rotation: the staged key seals as soon as
+// every node can know it (one poll cycle plus the clock-skew allowance).
+// It returns the status after the rotation.
+func (a *App) Rotate(ctx context.Context) (*Status, error) {
+	if a.sync == nil {
+		return nil, ErrNotRunning
+	}
+	if err := a.sync.rotate(ctx); err != nil {
+		return nil, err
+	}
+	return a.Status()
+}
+
+// Invalidate makes every ticket issued before the given time unusable on
+// every node sharing the ring. An earlier time than the one already in
+// force changes nothing. It returns the time in force afterwards.
+func (a *App) Invalidate(ctx context.Context, before time.Time) (time.Time, error) {
+	if a.sync == nil {
+		return time.Time{}, ErrNotRunning
+	}
+	if err := a.sync.invalidate(ctx, before); err != nil {
+		return time.Time{}, err
+	}
+	a.sync.mu.Lock()
+	defer a.sync.mu.Unlock()
+	if a.sync.doc == nil {
+		return before, nil
+	}
+	return a.sync.doc.InvalidatedBefore, nil
+}
+
+// Revoke adds a client certificate to the fleet's deny list: on every node
+// that has loaded the ring, its sessions no longer resume and its full
+// handshakes are refused. A certificate this fleet has never seen may be
+// revoked (it may be presented later); a duplicate entry changes nothing.
+func (a *App) Revoke(ctx context.Context, entry storage.DeniedCert) error {
+	if a.sync == nil {
+		return ErrNotRunning
+	}
+	if entry.SHA256 == "" && (entry.IssuerSHA256 == "" || entry.Serial == "") {
+		return errors.New("revoke: a leaf SHA-256, or an issuer digest and a serial, is required")
+	}
+	if entry.Added.IsZero() {
+		entry.Added = a.sync.now().UTC()
+	}
+	return a.sync.deny(ctx, entry)
+}
