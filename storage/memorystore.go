@@ -1,0 +1,285 @@
+package storage
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+func init() {
+	caddy.RegisterModule(MemoryStore{})
+}
+
+// DefaultMemoryMaxEntries bounds the memory session store by default.
+const DefaultMemoryMaxEntries = 100_000
+
+// MemoryStore is a session store in this node's memory: a bounded LRU of
+// sealed sessions with per-entry expiry. Sessions do not survive a restart
+// and are not shared with other nodes; use the redis store for a fleet.
+type MemoryStore struct {
+	// The most sessions held; the least recently used is dropped beyond
+	// it. Default: 100000.
+	MaxEntries int `json:"max_entries,omitempty"`
+
+	StoreOptions
+
+	*memCore
+}
+
+// memCore is the store's state, behind a pointer so that the module value
+// can be copied (Caddy registers it by value).
+type memCore struct {
+	mu     sync.Mutex
+	lru    *list.List // of *memEntry, most recently used first
+	byKey  map[string]*list.Element
+	byLeaf map[[32]byte]map[string]struct{}
+	now    func() time.Time
+}
+
+type memEntry struct {
+	key     string
+	sealed  []byte
+	leaf    [32]byte
+	expires time.Time
+	claimed bool
+}
+
+// CaddyModule returns the Caddy module information.
+func (MemoryStore) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "tls_resume.session_stores.memory",
+		New: func() caddy.Module { return new(MemoryStore) },
+	}
+}
+
+// NewMemoryStore returns a provisioned memory store holding at most
+// maxEntries sessions.
+func NewMemoryStore(maxEntries int) *MemoryStore {
+	s := &MemoryStore{MaxEntries: maxEntries}
+	s.init()
+	return s
+}
+
+func (s *MemoryStore) init() {
+	s.memCore = &memCore{
+		lru:    list.New(),
+		byKey:  make(map[string]*list.Element),
+		byLeaf: make(map[[32]byte]map[string]struct{}),
+		now:    time.Now,
+	}
+}
+
+// Provision validates the configuration.
+func (s *MemoryStore) Provision(caddy.Context) error {
+	if s.MaxEntries < 0 {
+		return fmt.Errorf("max_entries: must be positive, got %d", s.MaxEntries)
+	}
+	if s.MaxEntries == 0 {
+		s.MaxEntries = DefaultMemoryMaxEntries
+	}
+	opts, err := s.StoreOptions.WithDefaults()
+	if err != nil {
+		return err
+	}
+	s.StoreOptions = opts
+	s.init()
+	return nil
+}
+
+// Options returns the handshake-path options.
+func (s *MemoryStore) Options() StoreOptions { return s.StoreOptions }
+
+// Put stores a session.
+func (s *MemoryStore) Put(_ context.Context, handle, sealed []byte, leaf [32]byte, ttl time.Duration) error {
+	key := string(handle)
+	e := &memEntry{key: key, sealed: append([]byte(nil), sealed...), leaf: leaf, expires: s.now().Add(ttl)}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if el, ok := s.byKey[key]; ok {
+		s.removeLocked(el)
+	}
+	s.byKey[key] = s.lru.PushFront(e)
+	if leaf != ([32]byte{}) {
+		set := s.byLeaf[leaf]
+		if set == nil {
+			set = make(map[string]struct{})
+			s.byLeaf[leaf] = set
+		}
+		set[key] = struct{}{}
+	}
+	for s.lru.Len() > s.MaxEntries {
+		s.removeLocked(s.lru.Back())
+	}
+	return nil
+}
+
+// lookupLocked returns the live entry for handle, dropping an expired one.
+func (s *MemoryStore) lookupLocked(handle []byte) *list.Element {
+	el, ok := s.byKey[string(handle)]
+	if !ok {
+		return nil
+	}
+	if !s.now().Before(el.Value.(*memEntry).expires) {
+		s.removeLocked(el)
+		return nil
+	}
+	return el
+}
+
+func (s *MemoryStore) removeLocked(el *list.Element) {
+	e := s.lru.Remove(el).(*memEntry)
+	delete(s.byKey, e.key)
+	if set := s.byLeaf[e.leaf]; set != nil {
+		delete(set, e.key)
+		if len(set) == 0 {
+			delete(s.byLeaf, e.leaf)
+		}
+	}
+}
+
+// Get returns a stored session or ErrMiss.
+func (s *MemoryStore) Get(_ context.Context, handle []byte) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	el := s.lookupLocked(handle)
+	if el == nil {
+		return nil, ErrMiss
+	}
+	s.lru.MoveToFront(el)
+	return el.Value.(*memEntry).sealed, nil
+}
+
+// Take returns a stored session and deletes it, or ErrMiss.
+func (s *MemoryStore) Take(_ context.Context, handle []byte) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	el := s.lookupLocked(handle)
+	if el == nil {
+		return nil, ErrMiss
+	}
+	s.removeLocked(el)
+	return el.Value.(*memEntry).sealed, nil
+}
+
+// Delete removes a session.
+func (s *MemoryStore) Delete(_ context.Context, handle []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if el, ok := s.byKey[string(handle)]; ok {
+		s.removeLocked(el)
+	}
+	return nil
+}
+
+// RevokeLeaf deletes every session of a client certificate.
+func (s *MemoryStore) RevokeLeaf(_ context.Context, leaf [32]byte) (int, error) {
+	if leaf == ([32]byte{}) {
+		return 0, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for key := range s.byLeaf[leaf] {
+		if el, ok := s.byKey[key]; ok {
+			s.removeLocked(el)
+			n++
+		}
+	}
+	delete(s.byLeaf, leaf)
+	return n, nil
+}
+
+// InvalidateAll deletes every session.
+func (s *MemoryStore) InvalidateAll(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lru.Init()
+	clear(s.byKey)
+	clear(s.byLeaf)
+	return nil
+}
+
+// ClaimEarlyData reports whether this is the first 0-RTT use of a session
+// on this node.
+func (s *MemoryStore) ClaimEarlyData(_ context.Context, handle []byte) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	el := s.lookupLocked(handle)
+	if el == nil {
+		return false, nil
+	}
+	e := el.Value.(*memEntry)
+	first := !e.claimed
+	e.claimed = true
+	return first, nil
+}
+
+// Len reports how many sessions are held (expired ones included until
+// they are touched or evicted).
+func (s *MemoryStore) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lru.Len()
+}
+
+// Close drops every session.
+func (s *MemoryStore) Close() error { return s.InvalidateAll(context.Background()) }
+
+// UnmarshalCaddyfile sets up the store from a session_store block.
+// Syntax:
+//
+//	session_store memory {
+//		max_entries       <n>
+//		single_use
+//		budget            <duration>
+//		fallback          full|stateless
+//		breaker_threshold <n>
+//		breaker_cooldown  <duration>
+//	}
+func (s *MemoryStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // module name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for d.NextBlock(0) {
+		opt := d.Val()
+		if seen[opt] {
+			return d.Errf("session_store memory: duplicate option %q", opt)
+		}
+		seen[opt] = true
+		if opt == "max_entries" {
+			var val string
+			if !d.AllArgs(&val) {
+				return d.Errf("session_store memory: max_entries takes exactly one number")
+			}
+			n, err := strconv.Atoi(val)
+			if err != nil || n <= 0 {
+				return d.Errf("session_store memory: max_entries: must be a positive integer, got %q", val)
+			}
+			s.MaxEntries = n
+			continue
+		}
+		ok, err := s.StoreOptions.unmarshalOption(d, "memory")
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return d.Errf("session_store memory: unknown option %q", opt)
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ SessionStoreModule    = (*MemoryStore)(nil)
+	_ caddy.Provisioner     = (*MemoryStore)(nil)
+	_ caddyfile.Unmarshaler = (*MemoryStore)(nil)
+)

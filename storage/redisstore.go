@@ -1,0 +1,501 @@
+package storage
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/redis/go-redis/v9"
+)
+
+func init() {
+	caddy.RegisterModule(RedisStore{})
+}
+
+// Defaults of RedisStore.
+const (
+	DefaultRedisKeyPrefix    = "tls_resume:"
+	DefaultRedisDialTimeout  = time.Second
+	DefaultRedisReadTimeout  = 500 * time.Millisecond
+	DefaultRedisWriteTimeout = 500 * time.Millisecond
+)
+
+// RedisStore keeps sessions in Redis so that every node of a fleet can
+// resume every session, revoke a client's sessions everywhere at once and
+// let a ticket open 0-RTT only once across the fleet. It connects through
+// go-redis's universal client: one address is a single server (or a
+// Sentinel when master_name is set), several are a Cluster (or Sentinels).
+//
+// Keys (all under key_prefix): `s:{<handle>}` holds a sealed session,
+// `e:{<handle>}` its 0-RTT claim (same hash slot), `l:<sha256>` the set of
+// sessions of one client certificate. Every key expires with its session.
+type RedisStore struct {
+	// Redis addresses (host:port). One address: a single server, or a
+	// Sentinel with master_name. Several: Cluster nodes, or Sentinels with
+	// master_name. Placeholders are resolved.
+	Addresses []string `json:"addresses,omitempty"`
+
+	// Name of the Sentinel-monitored master; makes the addresses Sentinels.
+	MasterName string `json:"master_name,omitempty"`
+
+	// ACL user name (Redis 6+). Placeholders are resolved.
+	Username string `json:"username,omitempty"`
+
+	// Password (ACL user's, or requirepass). Placeholders such as
+	// `{env.REDIS_PASSWORD}` or `{file./run/secrets/redis}` are resolved.
+	Password string `json:"password,omitempty"`
+
+	// Redis logical database (single server and Sentinel only).
+	DB int `json:"db,omitempty"`
+
+	// TLS to Redis; absent means plain TCP.
+	TLS *RedisTLS `json:"tls,omitempty"`
+
+	// Prefix of every key this store writes, so that several fleets (or
+	// rings) can share one Redis. Default: `tls_resume:`.
+	KeyPrefix string `json:"key_prefix,omitempty"`
+
+	// Timeout for opening a connection. Default: 1s.
+	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
+
+	// Socket read timeout. Default: 500ms. Handshakes are bounded by
+	// `budget` regardless.
+	ReadTimeout caddy.Duration `json:"read_timeout,omitempty"`
+
+	// Socket write timeout. Default: 500ms.
+	WriteTimeout caddy.Duration `json:"write_timeout,omitempty"`
+
+	StoreOptions
+
+	client redis.UniversalClient
+	prefix string
+}
+
+// RedisTLS configures TLS to Redis.
+type RedisTLS struct {
+	// PEM file of the CAs that sign the Redis server certificates.
+	// Default: the system roots.
+	CAFile string `json:"ca_file,omitempty"`
+	// PEM client certificate and key, for Redis servers that require
+	// client authentication.
+	CertFile string `json:"cert_file,omitempty"`
+	KeyFile  string `json:"key_file,omitempty"`
+	// Server name to verify. Default: the host of each address.
+	ServerName string `json:"server_name,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (RedisStore) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "tls_resume.session_stores.redis",
+		New: func() caddy.Module { return new(RedisStore) },
+	}
+}
+
+// Provision validates the configuration and creates the client. It does
+// not connect: a Redis that is down at start only means full handshakes
+// (or stateless tickets) until it is back.
+func (s *RedisStore) Provision(caddy.Context) error {
+	repl := caddy.NewReplacer()
+	if len(s.Addresses) == 0 {
+		return errors.New("addresses: at least one Redis address is required")
+	}
+	addrs := make([]string, len(s.Addresses))
+	for i, a := range s.Addresses {
+		a = repl.ReplaceKnown(a, "")
+		host, port, err := net.SplitHostPort(a)
+		if err != nil || host == "" || port == "" {
+			return fmt.Errorf("addresses[%d]: %q is not host:port", i, a)
+		}
+		addrs[i] = a
+	}
+	if s.DB < 0 {
+		return fmt.Errorf("db: must not be negative, got %d", s.DB)
+	}
+	if s.DB != 0 && len(addrs) > 1 && s.MasterName == "" {
+		return fmt.Errorf("db: %d is not available in Redis Cluster (several addresses without master_name)", s.DB)
+	}
+	for name, d := range map[string]caddy.Duration{"dial_timeout": s.DialTimeout, "read_timeout": s.ReadTimeout, "write_timeout": s.WriteTimeout} {
+		if d < 0 {
+			return fmt.Errorf("%s: must be positive, got %s", name, time.Duration(d))
+		}
+	}
+	opts, err := s.StoreOptions.WithDefaults()
+	if err != nil {
+		return err
+	}
+	s.StoreOptions = opts
+	s.prefix = s.KeyPrefix
+	if s.prefix == "" {
+		s.prefix = DefaultRedisKeyPrefix
+	}
+	var tlsCfg *tls.Config
+	if s.TLS != nil {
+		if tlsCfg, err = s.TLS.config(repl); err != nil {
+			return err
+		}
+	}
+	uo := &redis.UniversalOptions{
+		Addrs:        addrs,
+		MasterName:   repl.ReplaceKnown(s.MasterName, ""),
+		Username:     repl.ReplaceKnown(s.Username, ""),
+		Password:     repl.ReplaceKnown(s.Password, ""),
+		DB:           s.DB,
+		TLSConfig:    tlsCfg,
+		DialTimeout:  orDefault(s.DialTimeout, DefaultRedisDialTimeout),
+		ReadTimeout:  orDefault(s.ReadTimeout, DefaultRedisReadTimeout),
+		WriteTimeout: orDefault(s.WriteTimeout, DefaultRedisWriteTimeout),
+		// The handshake budget arrives as a context deadline; it must cut
+		// socket reads short, or a hung Redis would stall handshakes.
+		ContextTimeoutEnabled: true,
+		// One retry covers a pooled connection that died with a restarted
+		// server; the budget still bounds the whole call.
+		MaxRetries:      1,
+		DisableIdentity: true,
+	}
+	s.client = redis.NewUniversalClient(uo)
+	return nil
+}
+
+func orDefault(d caddy.Duration, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return time.Duration(d)
+}
+
+func (t *RedisTLS) config(repl *caddy.Replacer) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: repl.ReplaceKnown(t.ServerName, "")}
+	if t.CAFile != "" {
+		path := repl.ReplaceKnown(t.CAFile, "")
+		pem, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca_file: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file: no PEM certificate in %s", path)
+		}
+		cfg.RootCAs = pool
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return nil, errors.New("tls.cert_file and tls.key_file: set both or neither")
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(repl.ReplaceKnown(t.CertFile, ""), repl.ReplaceKnown(t.KeyFile, ""))
+		if err != nil {
+			return nil, fmt.Errorf("tls.cert_file/tls.key_file: %v", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// NewRedisStore returns a provisioned store for tests and tools.
+func NewRedisStore(s *RedisStore) (*RedisStore, error) {
+	if err := s.Provision(caddy.Context{}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Options returns the handshake-path options.
+func (s *RedisStore) Options() StoreOptions { return s.StoreOptions }
+
+func (s *RedisStore) sessionKey(handle []byte) string {
+	return s.prefix + "s:{" + hex.EncodeToString(handle) + "}"
+}
+
+func (s *RedisStore) claimKey(handle []byte) string {
+	return s.prefix + "e:{" + hex.EncodeToString(handle) + "}"
+}
+
+func (s *RedisStore) leafKey(leaf [32]byte) string {
+	return s.prefix + "l:" + hex.EncodeToString(leaf[:])
+}
+
+// Put stores a session and indexes it under its client certificate. The
+// commands are pipelined, not transactional (in a Cluster the keys live in
+// different slots): an index entry whose session is gone is harmless.
+func (s *RedisStore) Put(ctx context.Context, handle, sealed []byte, leaf [32]byte, ttl time.Duration) error {
+	pipe := s.client.Pipeline()
+	pipe.Set(ctx, s.sessionKey(handle), sealed, ttl)
+	if leaf != ([32]byte{}) {
+		lk := s.leafKey(leaf)
+		pipe.SAdd(ctx, lk, hex.EncodeToString(handle))
+		// Every session has the same lifetime, so the newest one's TTL
+		// is the set's.
+		pipe.PExpire(ctx, lk, ttl)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// Get returns a stored session or ErrMiss.
+func (s *RedisStore) Get(ctx context.Context, handle []byte) ([]byte, error) {
+	b, err := s.client.Get(ctx, s.sessionKey(handle)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrMiss
+	}
+	return b, err
+}
+
+// Take returns a stored session and deletes it (GETDEL), or ErrMiss.
+func (s *RedisStore) Take(ctx context.Context, handle []byte) ([]byte, error) {
+	b, err := s.client.GetDel(ctx, s.sessionKey(handle)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrMiss
+	}
+	return b, err
+}
+
+// Delete removes a session and its 0-RTT claim (same slot).
+func (s *RedisStore) Delete(ctx context.Context, handle []byte) error {
+	return s.client.Del(ctx, s.sessionKey(handle), s.claimKey(handle)).Err()
+}
+
+// RevokeLeaf deletes every session indexed under a client certificate.
+func (s *RedisStore) RevokeLeaf(ctx context.Context, leaf [32]byte) (int, error) {
+	if leaf == ([32]byte{}) {
+		return 0, nil
+	}
+	lk := s.leafKey(leaf)
+	members, err := s.client.SMembers(ctx, lk).Result()
+	if err != nil {
+		return 0, err
+	}
+	pipe := s.client.Pipeline()
+	dels := make([]*redis.IntCmd, 0, len(members))
+	for _, m := range members {
+		h, err := hex.DecodeString(m)
+		if err != nil {
+			continue // not written by us
+		}
+		dels = append(dels, pipe.Del(ctx, s.sessionKey(h), s.claimKey(h)))
+	}
+	pipe.Del(ctx, lk)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, d := range dels {
+		if d.Val() > 0 {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// InvalidateAll deletes every key under the prefix, on every master of a
+// Cluster.
+func (s *RedisStore) InvalidateAll(ctx context.Context) error {
+	if cc, ok := s.client.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			return s.deletePrefix(ctx, c)
+		})
+	}
+	return s.deletePrefix(ctx, s.client)
+}
+
+func (s *RedisStore) deletePrefix(ctx context.Context, c redis.Cmdable) error {
+	iter := c.Scan(ctx, 0, s.prefix+"*", 1000).Iterator()
+	batch := make([]string, 0, 256)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		// One key per UNLINK: keys of one batch may hash to different
+		// slots.
+		pipe := c.Pipeline()
+		for _, k := range batch {
+			pipe.Unlink(ctx, k)
+		}
+		_, err := pipe.Exec(ctx)
+		batch = batch[:0]
+		return err
+	}
+	for iter.Next(ctx) {
+		batch = append(batch, iter.Val())
+		if len(batch) == cap(batch) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return err
+	}
+	return flush()
+}
+
+// claimScript sets the 0-RTT claim of a live session, expiring with it:
+// 1 = first claim, 0 = already claimed, -1 = no such session.
+var claimScript = redis.NewScript(`
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl <= 0 then return -1 end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ttl) then return 1 end
+return 0
+`)
+
+// ClaimEarlyData reports whether this is the first 0-RTT use of a session
+// across every node sharing this Redis.
+func (s *RedisStore) ClaimEarlyData(ctx context.Context, handle []byte) (bool, error) {
+	n, err := claimScript.Run(ctx, s.client, []string{s.sessionKey(handle), s.claimKey(handle)}).Int()
+	if err != nil {
+		return false, err
+	}
+	return n == 1, nil
+}
+
+// Close closes the client's connections.
+func (s *RedisStore) Close() error {
+	if s.client == nil {
+		return nil
+	}
+	err := s.client.Close()
+	if errors.Is(err, redis.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// Cleanup closes the client when Caddy unloads the config.
+func (s *RedisStore) Cleanup() error { return s.Close() }
+
+// UnmarshalCaddyfile sets up the store from a session_store block.
+// Syntax:
+//
+//	session_store redis {
+//		address           <host:port...>
+//		master_name       <name>
+//		username          <user>
+//		password          <password>
+//		db                <n>
+//		tls {
+//			ca          <file>
+//			cert        <file> <key file>
+//			server_name <name>
+//		}
+//		key_prefix        <prefix>
+//		dial_timeout      <duration>
+//		read_timeout      <duration>
+//		write_timeout     <duration>
+//		budget            <duration>
+//		fallback          full|stateless
+//		single_use
+//		breaker_threshold <n>
+//		breaker_cooldown  <duration>
+//	}
+//
+// `address` may be repeated; a bare `tls` verifies Redis against the
+// system roots.
+func (s *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // module name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for d.NextBlock(0) {
+		opt := d.Val()
+		if seen[opt] && opt != "address" {
+			return d.Errf("session_store redis: duplicate option %q", opt)
+		}
+		seen[opt] = true
+		switch opt {
+		case "address":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Errf("session_store redis: address needs at least one host:port")
+			}
+			s.Addresses = append(s.Addresses, args...)
+		case "master_name", "username", "password", "key_prefix":
+			var val string
+			if !d.AllArgs(&val) {
+				return d.Errf("session_store redis: %s takes exactly one value", opt)
+			}
+			switch opt {
+			case "master_name":
+				s.MasterName = val
+			case "username":
+				s.Username = val
+			case "password":
+				s.Password = val
+			case "key_prefix":
+				s.KeyPrefix = val
+			}
+		case "db":
+			var val string
+			if !d.AllArgs(&val) {
+				return d.Errf("session_store redis: db takes exactly one number")
+			}
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 0 {
+				return d.Errf("session_store redis: db: must be a non-negative integer, got %q", val)
+			}
+			s.DB = n
+		case "dial_timeout", "read_timeout", "write_timeout":
+			dur, err := oneDuration(d, "redis", opt)
+			if err != nil {
+				return err
+			}
+			switch opt {
+			case "dial_timeout":
+				s.DialTimeout = caddy.Duration(dur)
+			case "read_timeout":
+				s.ReadTimeout = caddy.Duration(dur)
+			case "write_timeout":
+				s.WriteTimeout = caddy.Duration(dur)
+			}
+		case "tls":
+			s.TLS = new(RedisTLS)
+			if d.NextArg() {
+				return d.Errf("session_store redis: tls takes a block, not %q", d.Val())
+			}
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				sub := d.Val()
+				switch sub {
+				case "ca":
+					if !d.AllArgs(&s.TLS.CAFile) {
+						return d.Errf("session_store redis: tls ca takes exactly one file")
+					}
+				case "cert":
+					if !d.AllArgs(&s.TLS.CertFile, &s.TLS.KeyFile) {
+						return d.Errf("session_store redis: tls cert takes a certificate file and a key file")
+					}
+				case "server_name":
+					if !d.AllArgs(&s.TLS.ServerName) {
+						return d.Errf("session_store redis: tls server_name takes exactly one name")
+					}
+				default:
+					return d.Errf("session_store redis: unknown tls option %q", sub)
+				}
+			}
+		default:
+			ok, err := s.StoreOptions.unmarshalOption(d, "redis")
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return d.Errf("session_store redis: unknown option %q", opt)
+			}
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ SessionStoreModule    = (*RedisStore)(nil)
+	_ caddy.Provisioner     = (*RedisStore)(nil)
+	_ caddy.CleanerUpper    = (*RedisStore)(nil)
+	_ caddyfile.Unmarshaler = (*RedisStore)(nil)
+)

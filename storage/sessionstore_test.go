@@ -1,0 +1,528 @@
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/tlsresume/caddy-tlsresume/internal/testredis"
+)
+
+func newHandle(t testing.TB) []byte {
+	t.Helper()
+	h := make([]byte, 32)
+	if _, err := rand.Read(h); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func newRedisStore(t testing.TB, srv *testredis.Server, mod func(*RedisStore)) *RedisStore {
+	t.Helper()
+	s := &RedisStore{Addresses: []string{srv.Addr}}
+	if mod != nil {
+		mod(s)
+	}
+	s, err := NewRedisStore(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// stores returns a fresh memory store and a fresh Redis store (on a real
+// redis-server) for the conformance tests.
+func stores(t *testing.T) map[string]SessionStore {
+	srv := testredis.Must(t)
+	return map[string]SessionStore{
+		"memory": NewMemoryStore(1000),
+		"redis":  newRedisStore(t, srv, nil),
+	}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestSessionStoreConformance(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := ctxT(t)
+			leafA, leafB := [32]byte{1}, [32]byte{2}
+
+			t.Run("PutGet", func(t *testing.T) {
+				h := newHandle(t)
+				if _, err := s.Get(ctx, h); !errors.Is(err, ErrMiss) {
+					t.Fatalf("Get of unknown handle: %v, want ErrMiss", err)
+				}
+				if err := s.Put(ctx, h, []byte("sealed"), leafA, time.Minute); err != nil {
+					t.Fatal(err)
+				}
+				for range 2 {
+					got, err := s.Get(ctx, h)
+					if err != nil || string(got) != "sealed" {
+						t.Fatalf("Get = %q, %v", got, err)
+					}
+				}
+				if err := s.Delete(ctx, h); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.Get(ctx, h); !errors.Is(err, ErrMiss) {
+					t.Fatalf("Get after Delete: %v, want ErrMiss", err)
+				}
+			})
+
+			t.Run("Expiry", func(t *testing.T) {
+				h := newHandle(t)
+				if err := s.Put(ctx, h, []byte("x"), leafA, 150*time.Millisecond); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.Get(ctx, h); err != nil {
+					t.Fatalf("fresh session: %v", err)
+				}
+				time.Sleep(300 * time.Millisecond)
+				if _, err := s.Get(ctx, h); !errors.Is(err, ErrMiss) {
+					t.Fatalf("expired session: %v, want ErrMiss", err)
+				}
+			})
+
+			t.Run("TakeOnce", func(t *testing.T) {
+				h := newHandle(t)
+				if err := s.Put(ctx, h, []byte("once"), [32]byte{}, time.Minute); err != nil {
+					t.Fatal(err)
+				}
+				if got, err := s.Take(ctx, h); err != nil || string(got) != "once" {
+					t.Fatalf("first Take = %q, %v", got, err)
+				}
+				if _, err := s.Take(ctx, h); !errors.Is(err, ErrMiss) {
+					t.Fatalf("second Take: %v, want ErrMiss", err)
+				}
+			})
+
+			t.Run("RevokeLeaf", func(t *testing.T) {
+				a1, a2, b1 := newHandle(t), newHandle(t), newHandle(t)
+				for _, p := range []struct {
+					h    []byte
+					leaf [32]byte
+				}{{a1, leafA}, {a2, leafA}, {b1, leafB}} {
+					if err := s.Put(ctx, p.h, []byte("x"), p.leaf, time.Minute); err != nil {
+						t.Fatal(err)
+					}
+				}
+				n, err := s.RevokeLeaf(ctx, leafA)
+				if err != nil || n != 2 {
+					t.Fatalf("RevokeLeaf = %d, %v; want 2", n, err)
+				}
+				for _, h := range [][]byte{a1, a2} {
+					if _, err := s.Get(ctx, h); !errors.Is(err, ErrMiss) {
+						t.Fatalf("revoked session: %v, want ErrMiss", err)
+					}
+				}
+				if _, err := s.Get(ctx, b1); err != nil {
+					t.Fatalf("other client's session: %v", err)
+				}
+				if n, err := s.RevokeLeaf(ctx, leafA); err != nil || n != 0 {
+					t.Fatalf("second RevokeLeaf = %d, %v; want 0", n, err)
+				}
+				// The zero fingerprint (no client certificate) revokes
+				// nothing.
+				if n, err := s.RevokeLeaf(ctx, [32]byte{}); err != nil || n != 0 {
+					t.Fatalf("RevokeLeaf(zero) = %d, %v", n, err)
+				}
+			})
+
+			t.Run("ClaimEarlyDataOnce", func(t *testing.T) {
+				h := newHandle(t)
+				if first, err := s.ClaimEarlyData(ctx, h); err != nil || first {
+					t.Fatalf("claim of a missing session = %v, %v; want false", first, err)
+				}
+				if err := s.Put(ctx, h, []byte("x"), leafA, time.Minute); err != nil {
+					t.Fatal(err)
+				}
+				if first, err := s.ClaimEarlyData(ctx, h); err != nil || !first {
+					t.Fatalf("first claim = %v, %v", first, err)
+				}
+				for range 3 {
+					if first, err := s.ClaimEarlyData(ctx, h); err != nil || first {
+						t.Fatalf("replayed claim = %v, %v; want false", first, err)
+					}
+				}
+				// The session itself still resumes.
+				if _, err := s.Get(ctx, h); err != nil {
+					t.Fatal(err)
+				}
+			})
+
+			t.Run("InvalidateAll", func(t *testing.T) {
+				hs := [][]byte{newHandle(t), newHandle(t), newHandle(t)}
+				for _, h := range hs {
+					if err := s.Put(ctx, h, []byte("x"), leafB, time.Minute); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := s.InvalidateAll(ctx); err != nil {
+					t.Fatal(err)
+				}
+				for _, h := range hs {
+					if _, err := s.Get(ctx, h); !errors.Is(err, ErrMiss) {
+						t.Fatalf("session after InvalidateAll: %v", err)
+					}
+				}
+				// The store keeps working.
+				h := newHandle(t)
+				if err := s.Put(ctx, h, []byte("y"), leafB, time.Minute); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.Get(ctx, h); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+func TestMemoryStoreBounded(t *testing.T) {
+	ctx := context.Background()
+	s := NewMemoryStore(3)
+	hs := make([][]byte, 5)
+	for i := range hs {
+		hs[i] = []byte{byte(i)}
+		if i == 3 {
+			// Touch 0 so that 1 is the least recently used.
+			if _, err := s.Get(ctx, hs[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Put(ctx, hs[i], []byte{byte(i)}, [32]byte{9}, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Len() != 3 {
+		t.Fatalf("Len = %d, want 3", s.Len())
+	}
+	for i, want := range []bool{true, false, false, true, true} {
+		_, err := s.Get(ctx, hs[i])
+		if got := err == nil; got != want {
+			t.Errorf("session %d present = %v, want %v", i, got, want)
+		}
+	}
+	// Evicted sessions left the leaf index too.
+	if n, _ := s.RevokeLeaf(ctx, [32]byte{9}); n != 3 {
+		t.Errorf("RevokeLeaf after evictions = %d, want 3", n)
+	}
+}
+
+func TestRedisStoreKeyPrefixIsolates(t *testing.T) {
+	srv := testredis.Must(t)
+	ctx := ctxT(t)
+	a := newRedisStore(t, srv, func(s *RedisStore) { s.KeyPrefix = "fleet-a:" })
+	b := newRedisStore(t, srv, func(s *RedisStore) { s.KeyPrefix = "fleet-b:" })
+	h := newHandle(t)
+	if err := a.Put(ctx, h, []byte("a"), [32]byte{}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Put(ctx, h, []byte("b"), [32]byte{}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.InvalidateAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Get(ctx, h); err != nil || string(got) != "b" {
+		t.Fatalf("other prefix after InvalidateAll = %q, %v", got, err)
+	}
+	// Keys carry the prefix; the stored value is what the caller sealed.
+	keys, err := a.client.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if !strings.HasPrefix(k, "fleet-b:") {
+			t.Errorf("unexpected key %q", k)
+		}
+	}
+}
+
+func TestRedisStoreACL(t *testing.T) {
+	srv := testredis.Must(t, "--requirepass", "s3cret")
+	ctx := ctxT(t)
+	// Default user with requirepass, and an ACL user.
+	admin := newRedisStore(t, srv, func(s *RedisStore) { s.Password = "s3cret" })
+	if err := admin.client.Do(ctx, "ACL", "SETUSER", "edge", "on", ">edgepw", "~tls_resume:*", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	h := newHandle(t)
+	user := newRedisStore(t, srv, func(s *RedisStore) { s.Username = "edge"; s.Password = "edgepw" })
+	if err := user.Put(ctx, h, []byte("x"), [32]byte{3}, time.Minute); err != nil {
+		t.Fatalf("ACL user Put: %v", err)
+	}
+	if _, err := admin.Get(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	wrong := newRedisStore(t, srv, func(s *RedisStore) { s.Username = "edge"; s.Password = "nope" })
+	if _, err := wrong.Get(ctx, h); err == nil || errors.Is(err, ErrMiss) {
+		t.Fatalf("wrong password: %v, want an authentication error", err)
+	}
+}
+
+// TestRedisStoreFaultsBoundedByBudget: a hung Redis (SIGSTOP) costs each
+// call its budget and no more, a killed one fails at once, and the store
+// recovers by itself when Redis comes back.
+func TestRedisStoreFaultsBoundedByBudget(t *testing.T) {
+	srv := testredis.Must(t)
+	s := newRedisStore(t, srv, nil)
+	h := newHandle(t)
+	if err := s.Put(ctxT(t), h, []byte("x"), [32]byte{}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	const budget = 50 * time.Millisecond
+	call := func(op string) (time.Duration, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), budget)
+		defer cancel()
+		start := time.Now()
+		var err error
+		switch op {
+		case "get":
+			_, err = s.Get(ctx, h)
+		case "put":
+			err = s.Put(ctx, newHandle(t), []byte("y"), [32]byte{1}, time.Minute)
+		case "claim":
+			_, err = s.ClaimEarlyData(ctx, h)
+		}
+		return time.Since(start), err
+	}
+
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		for _, op := range []string{"get", "put", "claim"} {
+			took, err := call(op)
+			if err == nil {
+				t.Fatalf("%s #%d succeeded against a paused Redis", op, i)
+			}
+			// The budget plus scheduling slack on a loaded machine; a
+			// socket timeout (500ms) or a dial (1s) would exceed it.
+			if took > budget+250*time.Millisecond {
+				t.Errorf("%s #%d against a paused Redis took %v, budget %v", op, i, took, budget)
+			}
+		}
+	}
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() error { _, err := call("get"); return err })
+
+	srv.Kill()
+	for _, op := range []string{"get", "put"} {
+		took, err := call(op)
+		if err == nil {
+			t.Fatalf("%s succeeded against a killed Redis", op)
+		}
+		if took > budget+250*time.Millisecond {
+			t.Errorf("%s against a killed Redis took %v", op, took)
+		}
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	// The restarted server is empty (no persistence): a miss, not an error.
+	waitFor(t, func() error {
+		_, err := call("get")
+		if errors.Is(err, ErrMiss) {
+			return nil
+		}
+		return fmt.Errorf("get after restart: %v", err)
+	})
+	if _, err := call("put"); err != nil {
+		t.Fatalf("put after restart: %v", err)
+	}
+}
+
+func waitFor(t *testing.T, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("did not recover within 5s: %v", err)
+}
+
+func TestRedisStoreProvisionErrors(t *testing.T) {
+	for _, tc := range []struct {
+		s    RedisStore
+		want string
+	}{
+		{RedisStore{}, "addresses:"},
+		{RedisStore{Addresses: []string{"localhost"}}, `addresses[0]: "localhost"`},
+		{RedisStore{Addresses: []string{"a:1", ":2"}}, "addresses[1]"},
+		{RedisStore{Addresses: []string{"a:1"}, DB: -1}, "db:"},
+		{RedisStore{Addresses: []string{"a:1", "b:2"}, DB: 2}, "db: 2"},
+		{RedisStore{Addresses: []string{"a:1"}, DialTimeout: -1}, "dial_timeout:"},
+		{RedisStore{Addresses: []string{"a:1"}, StoreOptions: StoreOptions{Budget: -1}}, "budget:"},
+		{RedisStore{Addresses: []string{"a:1"}, StoreOptions: StoreOptions{Fallback: "retry"}}, `fallback: must be "full" or "stateless", got "retry"`},
+		{RedisStore{Addresses: []string{"a:1"}, StoreOptions: StoreOptions{BreakerThreshold: -3}}, "breaker_threshold:"},
+		{RedisStore{Addresses: []string{"a:1"}, TLS: &RedisTLS{CAFile: "/nonexistent/ca.pem"}}, "tls.ca_file:"},
+		{RedisStore{Addresses: []string{"a:1"}, TLS: &RedisTLS{CertFile: "c.pem"}}, "tls.cert_file and tls.key_file"},
+	} {
+		s := tc.s
+		_, err := NewRedisStore(&s)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want it to contain %q", tc.s, err, tc.want)
+		}
+	}
+	s, err := NewRedisStore(&RedisStore{Addresses: []string{"127.0.0.1:1"}})
+	if err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+	defer s.Close()
+	o := s.Options()
+	if time.Duration(o.Budget) != DefaultStoreBudget || o.Fallback != FallbackFull || o.BreakerThreshold != DefaultBreakerThreshold {
+		t.Errorf("defaults not applied: %+v", o)
+	}
+}
+
+func TestSessionStoreCaddyfile(t *testing.T) {
+	for _, tc := range []struct {
+		input string
+		want  string // JSON-ish check via fmt of the struct, or error substring
+		err   bool
+	}{
+		{`redis {
+			address 10.0.0.1:6379 10.0.0.2:6379
+			address 10.0.0.3:6379
+			master_name mymaster
+			username edge
+			password {env.REDIS_PW}
+			db 2
+			tls {
+				ca /etc/ca.pem
+				cert /etc/c.pem /etc/c.key
+				server_name redis.internal
+			}
+			key_prefix fleet1:
+			dial_timeout 2s
+			read_timeout 100ms
+			write_timeout 100ms
+			budget 30ms
+			fallback stateless
+			single_use
+			breaker_threshold 3
+			breaker_cooldown 10s
+		}`, "", false},
+		{`redis {
+			address
+		}`, "address needs at least one", true},
+		{`redis {
+			fallback maybe
+		}`, `fallback: must be full or stateless, got "maybe"`, true},
+		{`redis {
+			budget -1s
+		}`, "budget: must be positive", true},
+		{`redis {
+			budget soon
+		}`, `budget: invalid duration "soon"`, true},
+		{`redis {
+			db x
+		}`, `db: must be a non-negative integer, got "x"`, true},
+		{`redis {
+			tls {
+				cert only-cert
+			}
+		}`, "tls cert takes a certificate file and a key file", true},
+		{`redis {
+			key_prefix a:
+			key_prefix b:
+		}`, `duplicate option "key_prefix"`, true},
+		{`redis {
+			sentinel x
+		}`, `unknown option "sentinel"`, true},
+		{`redis extra`, "", true},
+		{`memory {
+			max_entries 0
+		}`, `max_entries: must be a positive integer, got "0"`, true},
+		{`memory {
+			max_entries 10
+			single_use
+		}`, "", false},
+		{`memory {
+			address a:1
+		}`, `unknown option "address"`, true},
+	} {
+		d := caddyfile.NewTestDispenser(tc.input)
+		var err error
+		var got any
+		if strings.HasPrefix(tc.input, "redis") {
+			s := new(RedisStore)
+			err, got = s.UnmarshalCaddyfile(d), s
+		} else {
+			s := new(MemoryStore)
+			err, got = s.UnmarshalCaddyfile(d), s
+		}
+		if tc.err {
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%q: error %v, want %q", tc.input, err, tc.want)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.input, err)
+			continue
+		}
+		switch s := got.(type) {
+		case *RedisStore:
+			want := RedisStore{
+				Addresses:  []string{"10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"},
+				MasterName: "mymaster", Username: "edge", Password: "{env.REDIS_PW}", DB: 2,
+				TLS:       &RedisTLS{CAFile: "/etc/ca.pem", CertFile: "/etc/c.pem", KeyFile: "/etc/c.key", ServerName: "redis.internal"},
+				KeyPrefix: "fleet1:", DialTimeout: caddyDur("2s"), ReadTimeout: caddyDur("100ms"), WriteTimeout: caddyDur("100ms"),
+				StoreOptions: StoreOptions{Budget: caddyDur("30ms"), Fallback: FallbackStateless, SingleUse: true, BreakerThreshold: 3, BreakerCooldown: caddyDur("10s")},
+			}
+			gotJSON, _ := json.Marshal(s)
+			wantJSON, _ := json.Marshal(&want)
+			if string(gotJSON) != string(wantJSON) {
+				t.Errorf("parsed\n%s\nwant\n%s", gotJSON, wantJSON)
+			}
+		case *MemoryStore:
+			if s.MaxEntries != 10 || !s.SingleUse {
+				t.Errorf("parsed %+v", *s)
+			}
+		}
+	}
+}
+
+// FuzzSessionStoreCaddyfile: no session_store block crashes the parsers.
+func FuzzSessionStoreCaddyfile(f *testing.F) {
+	f.Add("redis {\n address a:1\n budget 10ms\n tls {\n ca x\n }\n}")
+	f.Add("memory {\n max_entries 5\n single_use\n}")
+	f.Add("redis {\n fallback\n db -1\n}")
+	f.Fuzz(func(t *testing.T, input string) {
+		for _, s := range []interface {
+			UnmarshalCaddyfile(*caddyfile.Dispenser) error
+		}{new(RedisStore), new(MemoryStore)} {
+			_ = s.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
+		}
+	})
+}
+
+func caddyDur(s string) caddy.Duration {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		panic(err)
+	}
+	return caddy.Duration(d)
+}
