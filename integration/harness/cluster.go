@@ -133,13 +133,27 @@ func StartCluster(t testing.TB, n int, configFor func(NodeInfo) string, opts ...
 	return c
 }
 
-// StartAll starts every stopped node concurrently and waits until all are
-// ready. It returns the errors of the nodes that failed.
+// StartAll starts every stopped node and waits until all are ready. It
+// returns the errors of the nodes that failed.
+//
+// The first stopped node starts alone, the others then concurrently: on a
+// fresh shared storage, Caddy processes that start at the same instant race
+// to create Caddy's own local CA (the pki app) and the loser fails with
+// "loading intermediate key: no such file". Once one node has created it,
+// the rest load it.
 func (c *Cluster) StartAll() error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(c.Nodes))
+	first := true
 	for i, n := range c.Nodes {
 		if n.Running() {
+			continue
+		}
+		if first {
+			first = false
+			if errs[i] = n.Start(); errs[i] != nil {
+				return errs[i]
+			}
 			continue
 		}
 		wg.Add(1)
