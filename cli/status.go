@@ -36,6 +36,7 @@ endpoint's JSON as is.
 `,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
+				cmd.SilenceUsage = true
 				ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
 				defer cancel()
 				body, err := fetchStatus(ctx, address)
