@@ -91,6 +91,15 @@ type App struct {
 	// Storage module holding the ring. Default: Caddy's configured storage.
 	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=caddy.storage inline_key=module"`
 
+	// Session store module (`memory` or `redis`) for stateful resumption:
+	// clients then hold only a random handle, and the session, sealed
+	// with the ring's current key, is kept in the store for the ticket
+	// lifetime, where it can be revoked or used once. 0-RTT is granted to
+	// a session at most once across the store. Default: none (stateless
+	// tickets).
+	SessionStoreRaw json.RawMessage `json:"session_store,omitempty" caddy:"namespace=tls_resume.session_stores inline_key=module"`
+
+	sessions *sessions
 	storage  certmagic.Storage
 	keks     []*storage.KEK
 	sched    Schedule
@@ -155,6 +164,23 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.storage = st
 	} else {
 		a.storage = ctx.Storage()
+	}
+
+	if a.SessionStoreRaw != nil {
+		mod, err := ctx.LoadModule(a, "SessionStoreRaw")
+		if err != nil {
+			return fmt.Errorf("session_store: %v", err)
+		}
+		store, ok := mod.(storage.SessionStoreModule)
+		if !ok {
+			return fmt.Errorf("session_store: module %T is not a session store", mod)
+		}
+		opts, err := store.Options().WithDefaults()
+		if err != nil {
+			return fmt.Errorf("session_store: %v", err)
+		}
+		// Caddy closes the store (CleanerUpper) with this config.
+		a.sessions = newSessions(store, opts, a.sched.Lifetime, a.logger.Named("session_store"))
 	}
 
 	if err := a.bindServers(ctx); err != nil {
@@ -252,7 +278,9 @@ func (a *App) bindServers(ctx caddy.Context) error {
 			if pol == nil || pol.TLSConfig == nil || pol.Drop {
 				continue
 			}
-			a.bindings = append(a.bindings, bindPolicy(pol, name, a.rings, lifetime, a.ResumeAcrossHosts))
+			b := bindPolicy(pol, name, a.rings, lifetime, a.ResumeAcrossHosts)
+			b.sessions = a.sessions
+			a.bindings = append(a.bindings, b)
 		}
 	}
 	a.logger.Info("managing TLS session tickets",

@@ -20,6 +20,10 @@ type policyBinding struct {
 	rings *ringHolder
 	now   func() time.Time
 
+	// sessions, when set, makes resumption stateful: tickets are handles
+	// to sessions in a session store (sessions.go).
+	sessions *sessions
+
 	// verifyConnection is the policy's own VerifyConnection (Caddy installs
 	// one that runs the client_auth verifier modules); it runs first on
 	// every handshake, full or resumed.
@@ -82,12 +86,39 @@ func (b *policyBinding) wrapSession(cs tls.ConnectionState, ss *tls.SessionState
 	if err != nil {
 		return placeholderTicket, nil
 	}
+	if s := b.sessions; s != nil {
+		// The stored blob is the stateless ticket itself: sealed under
+		// the ring, bound to realm and host, carrying issued-at.
+		if h, ok := b.wrapStored(s, cs, t, now); ok {
+			return h, nil
+		}
+		if !s.stateless {
+			return placeholderTicket, nil
+		}
+	}
 	return t, nil
 }
 
 // unwrapSession opens a ticket. Every failure means "no resumption, full
 // handshake" (nil, nil), counted by reason; it never ends the connection.
 func (b *policyBinding) unwrapSession(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+	if s := b.sessions; s != nil && len(identity) > 0 && identity[0] != 0 {
+		switch {
+		case identity[0] == storeTicketVersion:
+			ss, why := b.unwrapStored(s, identity, cs, b.now())
+			if why != accepted {
+				rejectionCounters[why].Inc()
+				return nil, nil
+			}
+			return ss, nil
+		case !s.stateless:
+			// Stateless tickets are only accepted when they are the
+			// configured fallback: with `fallback full` every session
+			// must be in the store, where it can be revoked or taken.
+			rejectionCounters[rejectStoreMiss].Inc()
+			return nil, nil
+		}
+	}
 	state, why := b.openTicket(b.rings.load(), identity, b.now(), cs.ServerName)
 	if why != accepted {
 		rejectionCounters[why].Inc()

@@ -22,6 +22,9 @@ import (
 //		storage             <module> {
 //			...
 //		}
+//		session_store       <memory|redis> {
+//			...
+//		}
 //	}
 //
 // A bare `tls_resume` (no block) enables the app with every default.
@@ -98,6 +101,16 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("tls_resume: storage module %q is not a storage module", name)
 			}
 			a.StorageRaw = caddyconfig.JSONModuleObject(mod, "module", name, nil)
+		case "session_store":
+			if !d.NextArg() {
+				return d.Errf("tls_resume: session_store needs a module name (memory or redis)")
+			}
+			name := d.Val()
+			mod, err := caddyfile.UnmarshalModule(d, "tls_resume.session_stores."+name)
+			if err != nil {
+				return d.Errf("tls_resume: session_store %q: %v", name, err)
+			}
+			a.SessionStoreRaw = caddyconfig.JSONModuleObject(mod, "module", name, nil)
 		default:
 			return d.Errf("tls_resume: unknown option %q", opt)
 		}

@@ -32,7 +32,8 @@ type testServer struct {
 	peerCerts atomic.Int64
 }
 
-func newTestServer(t testing.TB, set *pki.Set, maxVersion uint16, ring *ring) *testServer {
+// Each setup function adjusts the binding before the server listens.
+func newTestServer(t testing.TB, set *pki.Set, maxVersion uint16, ring *ring, setup ...func(*policyBinding)) *testServer {
 	t.Helper()
 	ts := &testServer{rings: new(ringHolder)}
 	ts.rings.store(ring)
@@ -58,6 +59,9 @@ func newTestServer(t testing.TB, set *pki.Set, maxVersion uint16, ring *ring) *t
 	}
 	ts.binding = bindPolicy(pol, "test", ts.rings, 10*time.Minute, false)
 	ts.binding.now = func() time.Time { return t0.Add(time.Minute) }
+	for _, f := range setup {
+		f(ts.binding)
+	}
 	ts.cfg = cfg
 
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)

@@ -37,6 +37,17 @@ const (
 	allowedFutureSkew = 5 * time.Minute
 )
 
+// With a session store the client's ticket is only a handle to the stored
+// session (see sessions.go):
+//
+//	0      version            1 byte  (storeTicketVersion)
+//	1..32  handle             32 random bytes
+const (
+	storeTicketVersion = 2
+	storeHandleLen     = 32
+	storeTicketLen     = 1 + storeHandleLen
+)
+
 // placeholderTicket is handed out when no ring is usable. Go ends the
 // connection if WrapSession fails, and a TLS 1.3 ticket cannot be empty, so
 // we issue a ticket that never opens: the client comes back to a full
@@ -59,6 +70,8 @@ const (
 	rejectNotYetValid
 	rejectInvalidated
 	rejectBadState
+	rejectStoreMiss
+	rejectStoreError
 	numRejections
 )
 
@@ -77,6 +90,8 @@ var rejectionReasons = [numRejections]string{
 	rejectNotYetValid: "not_yet_valid",
 	rejectInvalidated: "invalidated",
 	rejectBadState:    "bad_state",
+	rejectStoreMiss:   "store_miss",
+	rejectStoreError:  "store_error",
 }
 
 func (r rejection) String() string { return rejectionReasons[r] }

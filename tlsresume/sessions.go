@@ -1,0 +1,264 @@
+package tlsresume
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/tlsresume/caddy-tlsresume/internal/metrics"
+	"github.com/tlsresume/caddy-tlsresume/storage"
+)
+
+// sessions puts a session store behind the ticket hooks (stateful
+// resumption). The client's ticket is only a random handle; the session
+// state, sealed exactly like a stateless ticket (ring key, realm, SNI,
+// issued-at), is stored under SHA-256(handle), so neither a store dump nor
+// a captured ticket alone can resume anything, and a session can be
+// deleted (revocation, invalidate, single use).
+//
+// Every store call runs under the store's budget and through a circuit
+// breaker; any failure means a full handshake (or, with fallback
+// stateless, a stateless ticket), never a failed connection.
+type sessions struct {
+	store     storage.SessionStore
+	budget    time.Duration
+	stateless bool // fallback stateless
+	singleUse bool
+	lifetime  time.Duration
+	breaker   breaker
+
+	// ops[op][result], resolved once.
+	ops [numStoreOps][numStoreResults]prometheus.Counter
+}
+
+type storeOp uint8
+
+const (
+	opPut storeOp = iota
+	opGet
+	opTake
+	opClaim
+	numStoreOps
+)
+
+var storeOpNames = [numStoreOps]string{opPut: "put", opGet: "get", opTake: "take", opClaim: "claim_early_data"}
+
+type storeResult uint8
+
+const (
+	resultOK storeResult = iota
+	resultMiss
+	resultError
+	resultTimeout
+	resultOpenCircuit
+	resultReplayed
+	numStoreResults
+)
+
+var storeResultNames = [numStoreResults]string{
+	resultOK: "ok", resultMiss: "miss", resultError: "error", resultTimeout: "timeout",
+	resultOpenCircuit: "open_circuit", resultReplayed: "replayed",
+}
+
+func newSessions(store storage.SessionStore, opts storage.StoreOptions, lifetime time.Duration, logger *zap.Logger) *sessions {
+	s := &sessions{
+		store:     store,
+		budget:    time.Duration(opts.Budget),
+		stateless: opts.Fallback == storage.FallbackStateless,
+		singleUse: opts.SingleUse,
+		lifetime:  lifetime,
+		breaker: breaker{
+			threshold: int64(opts.BreakerThreshold),
+			cooldown:  time.Duration(opts.BreakerCooldown),
+			logger:    logger,
+		},
+	}
+	for o := range numStoreOps {
+		for r := range numStoreResults {
+			s.ops[o][r] = metrics.StoreOperations.WithLabelValues(storeOpNames[o], storeResultNames[r])
+		}
+	}
+	return s
+}
+
+// classify turns a store error into a result, feeds the breaker and
+// counts the operation.
+func (s *sessions) classify(op storeOp, err error, now time.Time) storeResult {
+	r := s.result(err, now)
+	s.ops[op][r].Inc()
+	return r
+}
+
+// result turns a store error into a result and feeds the breaker.
+func (s *sessions) result(err error, now time.Time) storeResult {
+	var r storeResult
+	switch {
+	case err == nil:
+		r = resultOK
+	case errors.Is(err, storage.ErrMiss):
+		r = resultMiss
+	case isTimeout(err):
+		r = resultTimeout
+	default:
+		r = resultError
+	}
+	if r == resultOK || r == resultMiss {
+		s.breaker.success()
+	} else {
+		s.breaker.failure(now, err)
+	}
+	return r
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// storeID is the store key of a handle.
+func storeID(handle []byte) []byte {
+	sum := sha256.Sum256(handle)
+	return sum[:]
+}
+
+// wrapStored stores the sealed session and returns the handle ticket, or
+// false when the store is unusable (the caller falls back).
+func (b *policyBinding) wrapStored(s *sessions, cs tls.ConnectionState, sealed []byte, now time.Time) ([]byte, bool) {
+	if !s.breaker.allow(now) {
+		s.ops[opPut][resultOpenCircuit].Inc()
+		return nil, false
+	}
+	ticket := make([]byte, storeTicketLen)
+	ticket[0] = storeTicketVersion
+	if _, err := rand.Read(ticket[1:]); err != nil {
+		return nil, false
+	}
+	var leaf [32]byte
+	if len(cs.PeerCertificates) > 0 {
+		leaf = sha256.Sum256(cs.PeerCertificates[0].Raw)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.budget)
+	err := s.store.Put(ctx, storeID(ticket[1:]), sealed, leaf, s.lifetime)
+	cancel()
+	if s.classify(opPut, err, now) != resultOK {
+		return nil, false
+	}
+	return ticket, true
+}
+
+// unwrapStored looks a handle ticket up and opens the stored session.
+// A session that asks for early data keeps it only if this is the first
+// claim on it (anti-replay across the store's scope).
+func (b *policyBinding) unwrapStored(s *sessions, ticket []byte, cs tls.ConnectionState, now time.Time) (*tls.SessionState, rejection) {
+	if len(ticket) != storeTicketLen {
+		return nil, rejectMalformed
+	}
+	if !s.breaker.allow(now) {
+		op := opGet
+		if s.singleUse {
+			op = opTake
+		}
+		s.ops[op][resultOpenCircuit].Inc()
+		return nil, rejectStoreError
+	}
+	id := storeID(ticket[1:])
+	ctx, cancel := context.WithTimeout(context.Background(), s.budget)
+	defer cancel()
+	var sealed []byte
+	var err error
+	var op storeOp
+	if s.singleUse {
+		op = opTake
+		sealed, err = s.store.Take(ctx, id)
+	} else {
+		op = opGet
+		sealed, err = s.store.Get(ctx, id)
+	}
+	switch s.classify(op, err, now) {
+	case resultOK:
+	case resultMiss:
+		return nil, rejectStoreMiss
+	default:
+		return nil, rejectStoreError
+	}
+	state, why := b.openTicket(b.rings.load(), sealed, now, cs.ServerName)
+	if why != accepted {
+		return nil, why
+	}
+	ss, err := tls.ParseSessionState(state)
+	if err != nil {
+		return nil, rejectBadState
+	}
+	// A single-use session was just taken: nobody can replay it. Otherwise
+	// only the first resumption of the session gets 0-RTT.
+	if ss.EarlyData && !s.singleUse {
+		first, err := s.store.ClaimEarlyData(ctx, id)
+		r := s.result(err, now)
+		if r == resultOK && !first {
+			r = resultReplayed
+		}
+		s.ops[opClaim][r].Inc()
+		if r != resultOK {
+			ss.EarlyData = false
+		}
+	}
+	return ss, accepted
+}
+
+// breaker skips the store after threshold consecutive failures for
+// cooldown; then a single probe goes through, and its success closes it.
+type breaker struct {
+	threshold int64
+	cooldown  time.Duration
+	logger    *zap.Logger
+
+	failures  atomic.Int64
+	openUntil atomic.Int64 // Unix nanoseconds; 0 = closed
+}
+
+// allow reports whether a store call may be made now.
+func (br *breaker) allow(now time.Time) bool {
+	until := br.openUntil.Load()
+	if until == 0 {
+		return true
+	}
+	n := now.UnixNano()
+	if n < until {
+		return false
+	}
+	// Cool-down over: exactly one caller probes, the others wait for
+	// another cool-down or for the probe's success.
+	return br.openUntil.CompareAndSwap(until, n+int64(br.cooldown))
+}
+
+func (br *breaker) success() {
+	if br.failures.Swap(0) >= br.threshold && br.threshold > 0 {
+		br.openUntil.Store(0)
+		br.logger.Info("session store reachable again; circuit breaker closed")
+	}
+}
+
+func (br *breaker) failure(now time.Time, err error) {
+	n := br.failures.Add(1)
+	if n < br.threshold {
+		return
+	}
+	br.openUntil.Store(now.UnixNano() + int64(br.cooldown))
+	if n == br.threshold {
+		br.logger.Warn("session store failing; circuit breaker open, resuming without it",
+			zap.Int64("consecutive_failures", n),
+			zap.Duration("cooldown", br.cooldown),
+			zap.Error(err))
+	}
+}

@@ -1,0 +1,353 @@
+package tlsresume
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
+
+	"github.com/tlsresume/caddy-tlsresume/internal/metrics"
+	"github.com/tlsresume/caddy-tlsresume/internal/pki"
+	"github.com/tlsresume/caddy-tlsresume/internal/testredis"
+	"github.com/tlsresume/caddy-tlsresume/storage"
+)
+
+// withStore makes a test server's binding stateful on store. Its clock
+// runs from t0+1m at real speed, so that the circuit breaker's cool-down
+// passes.
+func withStore(t testing.TB, store storage.SessionStore, opts storage.StoreOptions) func(*policyBinding) {
+	t.Helper()
+	o, err := opts.WithDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSessions(store, o, 10*time.Minute, zap.NewNop())
+	return func(b *policyBinding) {
+		b.sessions = s
+		start := time.Now()
+		b.now = func() time.Time { return t0.Add(time.Minute + time.Since(start)) }
+	}
+}
+
+func redisStore(t testing.TB, srv *testredis.Server) *storage.RedisStore {
+	t.Helper()
+	s, err := storage.NewRedisStore(&storage.RedisStore{Addresses: []string{srv.Addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// recordingCache is a client session cache that remembers the last ticket
+// it was given, so tests can look at it and replay it.
+type recordingCache struct {
+	tls.ClientSessionCache
+	mu   sync.Mutex
+	key  string
+	last *tls.ClientSessionState
+}
+
+func newRecordingCache() *recordingCache {
+	return &recordingCache{ClientSessionCache: tls.NewLRUClientSessionCache(8)}
+}
+
+func (c *recordingCache) Put(key string, cs *tls.ClientSessionState) {
+	if cs != nil {
+		c.mu.Lock()
+		c.key, c.last = key, cs
+		c.mu.Unlock()
+	}
+	c.ClientSessionCache.Put(key, cs)
+}
+
+func (c *recordingCache) ticket(t testing.TB) []byte {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.last == nil {
+		t.Fatal("client holds no ticket")
+	}
+	ticket, _, err := c.last.ResumptionState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ticket
+}
+
+// replica returns a new cache holding only the last ticket of c.
+func (c *recordingCache) replica() tls.ClientSessionCache {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := tls.NewLRUClientSessionCache(1)
+	r.Put(c.key, c.last)
+	return r
+}
+
+func mustDial(t *testing.T, addr string, cfg *tls.Config) tls.ConnectionState {
+	t.Helper()
+	cs, err := dial(t, addr, cfg)
+	if err != nil {
+		t.Fatalf("connection failed: %v", err)
+	}
+	return cs
+}
+
+func rejections(reason rejection) float64 {
+	return testutil.ToFloat64(metrics.TicketRejections.WithLabelValues(reason.String()))
+}
+
+func TestStoredSessionResumption(t *testing.T) {
+	set, err := pki.NewSet(pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := testredis.Must(t)
+	for name, store := range map[string]storage.SessionStore{
+		"memory": storage.NewMemoryStore(100),
+		"redis":  redisStore(t, srv),
+	} {
+		for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+			t.Run(name+"/"+tls.VersionName(v), func(t *testing.T) {
+				r, _ := testRing(t)
+				ts := newTestServer(t, set, v, r, withStore(t, store, storage.StoreOptions{}))
+				cache := newRecordingCache()
+				cfg := clientConfig(set, set.ClientA, cache)
+				if mustDial(t, ts.addr, cfg).DidResume {
+					t.Fatal("first connection resumed")
+				}
+				// The client holds only a handle.
+				if tk := cache.ticket(t); len(tk) != storeTicketLen || tk[0] != storeTicketVersion {
+					t.Fatalf("client ticket is %d bytes, version %d; want a %d-byte handle", len(tk), tk[0], storeTicketLen)
+				}
+				if !mustDial(t, ts.addr, cfg).DidResume {
+					t.Fatal("second connection did not resume through the store")
+				}
+				if n := ts.verified.Load(); n != 2 {
+					t.Errorf("policy verifiers ran %d times, want 2", n)
+				}
+			})
+		}
+	}
+}
+
+// TestStoredSessionsAcrossNodes: two nodes sharing a ring and a Redis
+// resume each other's sessions; what Redis holds is sealed.
+func TestStoredSessionsAcrossNodes(t *testing.T) {
+	set, _ := pki.NewSet(pki.ECDSAP256)
+	srv := testredis.Must(t)
+	r, _ := testRing(t)
+	a := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, redisStore(t, srv), storage.StoreOptions{}))
+	b := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, redisStore(t, srv), storage.StoreOptions{}))
+	cache := newRecordingCache()
+	cfg := clientConfig(set, set.ClientA, cache)
+	mustDial(t, a.addr, cfg)
+	if !mustDial(t, b.addr, cfg).DidResume {
+		t.Fatal("node B did not resume node A's session")
+	}
+	if !mustDial(t, a.addr, cfg).DidResume {
+		t.Fatal("node A did not resume node B's session")
+	}
+
+	// The stored value is a sealed ticket, not session state: it opens
+	// only with the ring, and the handle is not its key.
+	rs := redisStore(t, srv)
+	handle := cache.ticket(t)[1:]
+	sealed, err := rs.Get(context.Background(), storeID(handle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sealed[0] != ticketVersion {
+		t.Fatalf("stored value has version %d, want a sealed ticket", sealed[0])
+	}
+	if _, err := rs.Get(context.Background(), handle); err != storage.ErrMiss {
+		t.Fatalf("the raw handle is a store key: %v", err)
+	}
+}
+
+func TestStoredSessionsRevokedAndInvalidated(t *testing.T) {
+	set, _ := pki.NewSet(pki.ECDSAP256)
+	srv := testredis.Must(t)
+	store := redisStore(t, srv)
+	r, _ := testRing(t)
+	ts := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, store, storage.StoreOptions{}))
+	cfgA := clientConfig(set, set.ClientA, tls.NewLRUClientSessionCache(8))
+	cfgB := clientConfig(set, set.ClientB, tls.NewLRUClientSessionCache(8))
+	for _, cfg := range []*tls.Config{cfgA, cfgB} {
+		mustDial(t, ts.addr, cfg)
+	}
+	misses := rejections(rejectStoreMiss)
+	n, err := store.RevokeLeaf(context.Background(), sha256.Sum256(set.ClientA.Cert.Raw))
+	if err != nil || n != 1 {
+		t.Fatalf("RevokeLeaf = %d, %v; want 1", n, err)
+	}
+	if mustDial(t, ts.addr, cfgA).DidResume {
+		t.Fatal("revoked client's session resumed")
+	}
+	if !mustDial(t, ts.addr, cfgB).DidResume {
+		t.Fatal("other client's session did not resume")
+	}
+	if got := rejections(rejectStoreMiss) - misses; got != 1 {
+		t.Errorf("store_miss rejections grew by %v, want 1", got)
+	}
+	if err := store.InvalidateAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, cfg := range []*tls.Config{cfgA, cfgB} {
+		if mustDial(t, ts.addr, cfg).DidResume {
+			t.Fatal("session resumed after InvalidateAll")
+		}
+	}
+}
+
+func TestStoredSessionsSingleUse(t *testing.T) {
+	set, _ := pki.NewSet(pki.ECDSAP256)
+	srv := testredis.Must(t)
+	for _, single := range []bool{false, true} {
+		r, _ := testRing(t)
+		ts := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, redisStore(t, srv), storage.StoreOptions{SingleUse: single}))
+		cache := newRecordingCache()
+		mustDial(t, ts.addr, clientConfig(set, set.ClientA, cache))
+		copy1, copy2 := cache.replica(), cache.replica()
+		if !mustDial(t, ts.addr, clientConfig(set, set.ClientA, copy1)).DidResume {
+			t.Fatalf("single_use=%v: first use of the ticket did not resume", single)
+		}
+		if again := mustDial(t, ts.addr, clientConfig(set, set.ClientA, copy2)).DidResume; again == single {
+			t.Fatalf("single_use=%v: second use of the same ticket resumed=%v", single, again)
+		}
+	}
+}
+
+// TestStoredSessionEarlyDataOnce: a session that carries 0-RTT gets early
+// data on its first resumption only, across nodes sharing Redis; later
+// resumptions still succeed, without early data.
+func TestStoredSessionEarlyDataOnce(t *testing.T) {
+	set, _ := pki.NewSet(pki.ECDSAP256)
+	srv := testredis.Must(t)
+	r, _ := testRing(t)
+	nodeA := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, redisStore(t, srv), storage.StoreOptions{})).binding
+	nodeB := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, redisStore(t, srv), storage.StoreOptions{})).binding
+	ss := realSessionState(t)
+	ss.EarlyData = true
+	cs := tls.ConnectionState{ServerName: "localhost", PeerCertificates: []*x509.Certificate{set.ClientA.Cert}}
+	ticket, err := nodeA.wrapSession(cs, ss)
+	if err != nil || ticket[0] != storeTicketVersion {
+		t.Fatalf("wrapSession = %x, %v", ticket, err)
+	}
+	replayed := testutil.ToFloat64(metrics.StoreOperations.WithLabelValues("claim_early_data", "replayed"))
+	for i, node := range []*policyBinding{nodeB, nodeA, nodeB} {
+		got, err := node.unwrapSession(ticket, cs)
+		if err != nil || got == nil {
+			t.Fatalf("resumption %d: %v, %v", i, got, err)
+		}
+		if want := i == 0; got.EarlyData != want {
+			t.Fatalf("resumption %d: EarlyData = %v, want %v", i, got.EarlyData, want)
+		}
+	}
+	if d := testutil.ToFloat64(metrics.StoreOperations.WithLabelValues("claim_early_data", "replayed")) - replayed; d != 2 {
+		t.Errorf("replayed claims counted %v, want 2", d)
+	}
+}
+
+// TestStoredSessionsRedisFaults: with Redis killed or hung, every
+// connection still succeeds with a full handshake within the budget (never
+// an error); the breaker opens, and resumption returns by itself with
+// Redis. With fallback stateless, sessions keep resuming meanwhile.
+func TestStoredSessionsRedisFaults(t *testing.T) {
+	set, _ := pki.NewSet(pki.ECDSAP256)
+	for _, fallback := range []string{storage.FallbackFull, storage.FallbackStateless} {
+		t.Run(fallback, func(t *testing.T) {
+			srv := testredis.Must(t)
+			r, _ := testRing(t)
+			opts := storage.StoreOptions{
+				Budget:           caddy.Duration(50 * time.Millisecond),
+				Fallback:         fallback,
+				BreakerThreshold: 3,
+				BreakerCooldown:  caddy.Duration(300 * time.Millisecond),
+			}
+			ts := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, redisStore(t, srv), opts))
+			cfg := clientConfig(set, set.ClientA, tls.NewLRUClientSessionCache(8))
+			mustDial(t, ts.addr, cfg)
+			if !mustDial(t, ts.addr, cfg).DidResume {
+				t.Fatal("no resumption with Redis up")
+			}
+
+			for _, fault := range []string{"pause", "kill"} {
+				switch fault {
+				case "pause":
+					if err := srv.Pause(); err != nil {
+						t.Fatal(err)
+					}
+				case "kill":
+					srv.Kill()
+				}
+				openBefore := openCircuit()
+				resumed := 0
+				for i := range 8 {
+					start := time.Now()
+					cs := mustDial(t, ts.addr, cfg)
+					// Two store calls at most (get, put), each within
+					// the budget; generous slack for a loaded machine.
+					if took := time.Since(start); took > 2*time.Second {
+						t.Errorf("%s: connection %d took %v", fault, i, took)
+					}
+					if cs.DidResume {
+						resumed++
+					}
+				}
+				if openCircuit() == openBefore {
+					t.Errorf("%s: the circuit breaker never opened", fault)
+				}
+				switch fallback {
+				case storage.FallbackFull:
+					if resumed > 1 {
+						// The first connection may still hold a ticket
+						// stored before the fault and fail to look it
+						// up; none may resume.
+						t.Errorf("%s: %d connections resumed without Redis", fault, resumed)
+					}
+				case storage.FallbackStateless:
+					if resumed < 6 {
+						t.Errorf("%s: only %d of 8 connections resumed on stateless fallback tickets", fault, resumed)
+					}
+				}
+				switch fault {
+				case "pause":
+					if err := srv.Resume(); err != nil {
+						t.Fatal(err)
+					}
+				case "kill":
+					if err := srv.Restart(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				// Resumption through the store returns by itself.
+				deadline := time.Now().Add(10 * time.Second)
+				cache := newRecordingCache()
+				rcfg := clientConfig(set, set.ClientA, cache)
+				for {
+					mustDial(t, ts.addr, rcfg)
+					if tk := cache.ticket(t); tk[0] == storeTicketVersion && mustDial(t, ts.addr, rcfg).DidResume {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("after %s: resumption through Redis did not return", fault)
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		})
+	}
+}
+
+func openCircuit() float64 {
+	return testutil.ToFloat64(metrics.StoreOperations.WithLabelValues("put", "open_circuit")) +
+		testutil.ToFloat64(metrics.StoreOperations.WithLabelValues("get", "open_circuit"))
+}
