@@ -159,7 +159,10 @@ func (s *RedisStore) Provision(caddy.Context) error {
 		ContextTimeoutEnabled: true,
 		// One retry covers a pooled connection that died with a restarted
 		// server; the budget still bounds the whole call.
-		MaxRetries:      1,
+		MaxRetries: 1,
+		// A refused dial is not retried inside one call: the handshake
+		// would only wait longer, and the circuit breaker takes over.
+		DialerRetries:   1,
 		DisableIdentity: true,
 	}
 	s.client = redis.NewUniversalClient(uo)

@@ -526,3 +526,46 @@ func caddyDur(s string) caddy.Duration {
 	}
 	return caddy.Duration(d)
 }
+
+// TestRedisStoreSentinel: through a Sentinel the store finds the master,
+// and after the master dies and Sentinel promotes the replica, the store
+// follows it by itself.
+func TestRedisStoreSentinel(t *testing.T) {
+	master := testredis.Must(t)
+	replica := testredis.Must(t, "--replicaof", "127.0.0.1", fmt.Sprint(master.Port))
+	sentinel := testredis.MustSentinel(t, "tlsmaster", master, 500)
+	s := newRedisStore(t, sentinel, func(s *RedisStore) { s.MasterName = "tlsmaster" })
+	ctx := ctxT(t)
+	h := newHandle(t)
+	if err := s.Put(ctx, h, []byte("via sentinel"), [32]byte{7}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	// The session is on the master (and replicated).
+	direct := newRedisStore(t, master, nil)
+	if got, err := direct.Get(ctx, h); err != nil || string(got) != "via sentinel" {
+		t.Fatalf("master holds %q, %v", got, err)
+	}
+	onReplica := newRedisStore(t, replica, nil)
+	waitFor(t, func() error { _, err := onReplica.Get(ctx, h); return err })
+
+	master.Kill()
+	// Sentinel promotes the replica; the store reconnects to it.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		got, err := s.Get(c, h)
+		cancel()
+		if err == nil && string(got) == "via sentinel" {
+			if err := s.Put(ctxT(t), newHandle(t), []byte("after failover"), [32]byte{7}, time.Minute); err == nil {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("store did not follow the failover: %v\nsentinel log:\n%s", err, sentinel.LogTail())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n, err := s.RevokeLeaf(ctxT(t), [32]byte{7}); err != nil || n != 2 {
+		t.Fatalf("RevokeLeaf on the promoted master = %d, %v; want 2", n, err)
+	}
+}
