@@ -159,8 +159,10 @@ func benchMode(ctx context.Context, progress io.Writer, o benchOptions, mode str
 	start := time.Now()
 	deadline := start.Add(o.duration)
 	done := make(chan struct{})
+	progressDone := make(chan struct{})
 	if o.duration > 3*o.progressEvery {
 		go func() {
+			defer close(progressDone)
 			t := time.NewTicker(o.progressEvery)
 			defer t.Stop()
 			for {
@@ -175,6 +177,8 @@ func benchMode(ctx context.Context, progress io.Writer, o benchOptions, mode str
 				}
 			}
 		}()
+	} else {
+		close(progressDone)
 	}
 	var wg sync.WaitGroup
 	for _, cfg := range cfgs {
@@ -216,6 +220,7 @@ func benchMode(ctx context.Context, progress io.Writer, o benchOptions, mode str
 	}
 	wg.Wait()
 	close(done)
+	<-progressDone // no progress output after the result
 	res.elapsed = time.Since(start)
 	res.handshakes = len(latencies)
 	res.handshakesPerSec = float64(res.handshakes) / res.elapsed.Seconds()
