@@ -1,0 +1,153 @@
+package sessionstore
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tlsresume/caddy-tlsresume/integration/harness"
+	"github.com/tlsresume/caddy-tlsresume/internal/testredis"
+)
+
+// recorder keeps the tickets the client is given, to show they are handles.
+type recorder struct {
+	tls.ClientSessionCache
+	last []byte
+}
+
+func (r *recorder) Put(key string, cs *tls.ClientSessionState) {
+	if cs != nil {
+		if t, _, err := cs.ResumptionState(); err == nil {
+			r.last = t
+		}
+	}
+	r.ClientSessionCache.Put(key, cs)
+}
+
+// TestTwoNodesShareRedisSessions: two Caddy processes with one Redis
+// session store resume each other's sessions; with Redis killed or hung
+// every connection still succeeds (full handshakes, within the budget),
+// and resumption returns with Redis.
+func TestTwoNodesShareRedisSessions(t *testing.T) {
+	srv := testredis.Must(t)
+	set, files := harness.NewPKI(t)
+	kek := make([]byte, 32)
+	if _, err := rand.Read(kek); err != nil {
+		t.Fatal(err)
+	}
+	c := harness.StartCluster(t, 2, func(n harness.NodeInfo) string {
+		return fmt.Sprintf(`{
+	tls_resume {
+		kek {env.TLS_RESUME_KEK}
+		poll_interval 1s
+		max_clock_skew 1s
+		session_store redis {
+			address %s
+			key_prefix it:
+			budget 100ms
+			breaker_threshold 3
+			breaker_cooldown 500ms
+		}
+	}
+}
+
+https://localhost:%d {
+	tls %s %s {
+		client_auth {
+			mode require_and_verify
+			trust_pool file %s
+		}
+	}
+	respond "%s"
+}
+`, srv.Addr, n.Port(), files.ServerCert, files.ServerKey, files.CA, n.Name)
+	}, harness.WithEnv("TLS_RESUME_KEK="+base64.StdEncoding.EncodeToString(kek)))
+	a, b := c.Node(0).Addr(), c.Node(1).Addr()
+	ctx := context.Background()
+
+	rec := &recorder{ClientSessionCache: tls.NewLRUClientSessionCache(8)}
+	cfg := harness.ClientConfig(set, set.ClientA, "localhost")
+	cfg.ClientSessionCache = rec
+	// Both nodes must have loaded the shared ring before B can open A's
+	// sessions; retry the pair until they do.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := harness.Handshake(ctx, a, cfg); err != nil {
+			t.Fatal(err)
+		}
+		cs, err := harness.Handshake(ctx, b, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cs.DidResume {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node B never resumed node A's session\nA:\n%s\nB:\n%s", c.Node(0).LogTail(20), c.Node(1).LogTail(20))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(rec.last) != 33 || rec.last[0] != 2 {
+		t.Fatalf("client ticket is %d bytes (version %d), want a 33-byte store handle", len(rec.last), rec.last[0])
+	}
+	if cs, err := harness.Handshake(ctx, a, cfg); err != nil || !cs.DidResume {
+		t.Fatalf("node A did not resume node B's session: %v", err)
+	}
+
+	for _, fault := range []string{"kill", "pause"} {
+		switch fault {
+		case "kill":
+			srv.Kill()
+		case "pause":
+			if err := srv.Pause(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 10 {
+			addr := []string{a, b}[i%2]
+			start := time.Now()
+			cs, err := harness.Handshake(ctx, addr, cfg)
+			if err != nil {
+				t.Fatalf("%s: connection %d failed: %v", fault, i, err)
+			}
+			// Two store calls of 100ms at most; slack for 2 busy cores.
+			if took := time.Since(start); took > 3*time.Second {
+				t.Errorf("%s: connection %d took %v", fault, i, took)
+			}
+			if cs.DidResume && i > 0 {
+				t.Errorf("%s: connection %d resumed without Redis", fault, i)
+			}
+		}
+		switch fault {
+		case "kill":
+			if err := srv.Restart(); err != nil {
+				t.Fatal(err)
+			}
+		case "pause":
+			if err := srv.Resume(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			if _, err := harness.Handshake(ctx, a, cfg); err != nil {
+				t.Fatal(err)
+			}
+			cs, err := harness.Handshake(ctx, b, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cs.DidResume && len(rec.last) == 33 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after %s: resumption through Redis did not return", fault)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+}
