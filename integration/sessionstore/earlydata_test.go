@@ -1,0 +1,196 @@
+package sessionstore
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+
+	"github.com/tlsresume/caddy-tlsresume/integration/harness"
+	"github.com/tlsresume/caddy-tlsresume/internal/pki"
+	"github.com/tlsresume/caddy-tlsresume/internal/testredis"
+)
+
+// lastTicket is a client session cache that keeps the last ticket so it
+// can be copied into another client (a replay).
+type lastTicket struct {
+	tls.ClientSessionCache
+	mu    sync.Mutex
+	key   string
+	state *tls.ClientSessionState
+}
+
+func (c *lastTicket) Put(key string, cs *tls.ClientSessionState) {
+	if cs != nil {
+		c.mu.Lock()
+		c.key, c.state = key, cs
+		c.mu.Unlock()
+	}
+	c.ClientSessionCache.Put(key, cs)
+}
+
+func (c *lastTicket) copy(t *testing.T) tls.ClientSessionCache {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == nil {
+		t.Fatal("no session ticket received")
+	}
+	cache := tls.NewLRUClientSessionCache(1)
+	cache.Put(c.key, c.state)
+	return cache
+}
+
+func h3Config(set *pki.Set, cache tls.ClientSessionCache) *tls.Config {
+	return &tls.Config{
+		RootCAs:            set.Root.Pool(),
+		ServerName:         "localhost",
+		NextProtos:         []string{http3.NextProtoH3},
+		ClientSessionCache: cache,
+		MinVersion:         tls.VersionTLS13,
+	}
+}
+
+// get0RTT resumes with cfg's ticket, sends a GET as 0-RTT and reports how
+// the server took the connection.
+func get0RTT(t *testing.T, ctx context.Context, addr, url string, cfg *tls.Config) (resumed, used0RTT bool) {
+	t.Helper()
+	conn, err := quic.DialAddrEarly(ctx, addr, cfg, &quic.Config{})
+	if err != nil {
+		t.Fatalf("DialAddrEarly %s: %v", addr, err)
+	}
+	defer conn.CloseWithError(0, "")
+	cc := (&http3.Transport{}).NewClientConn(conn)
+	req, _ := http.NewRequestWithContext(ctx, http3.MethodGet0RTT, url, nil)
+	resp, err := cc.RoundTrip(req)
+	switch {
+	case errors.Is(err, quic.Err0RTTRejected):
+		// The server refused the early data; the handshake goes on (a
+		// real client would now resend the request).
+	case err != nil:
+		t.Fatalf("GET %s: %v", url, err)
+	default:
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: status %d", url, resp.StatusCode)
+		}
+	}
+	select {
+	case <-conn.HandshakeComplete():
+	case <-ctx.Done():
+		t.Fatal("handshake did not complete")
+	}
+	cs := conn.ConnectionState()
+	return cs.TLS.DidResume, cs.Used0RTT
+}
+
+// TestEarlyDataOnceAcrossNodes: a session ticket opens 0-RTT once across
+// the fleet. The same ticket replayed to the second node still resumes,
+// but its early data is refused.
+func TestEarlyDataOnceAcrossNodes(t *testing.T) {
+	srv := testredis.Must(t)
+	set, files := harness.NewPKI(t)
+	kek := make([]byte, 32)
+	if _, err := rand.Read(kek); err != nil {
+		t.Fatal(err)
+	}
+	c := harness.StartCluster(t, 2, func(n harness.NodeInfo) string {
+		return fmt.Sprintf(`{
+	servers {
+		protocols h1 h2 h3
+	}
+	tls_resume {
+		kek {env.TLS_RESUME_KEK}
+		poll_interval 1s
+		max_clock_skew 1s
+		session_store redis {
+			address %s
+			key_prefix ed:
+		}
+	}
+}
+
+https://localhost:%d {
+	tls %s %s
+	respond "%s"
+}
+`, srv.Addr, n.Port(), files.ServerCert, files.ServerKey, n.Name)
+	}, harness.WithEnv("TLS_RESUME_KEK="+base64.StdEncoding.EncodeToString(kek)))
+	a, b := c.Node(0).Addr(), c.Node(1).Addr()
+	urlA := fmt.Sprintf("https://localhost:%d/", c.Node(0).Port())
+	urlB := fmt.Sprintf("https://localhost:%d/", c.Node(1).Port())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	// Wait until node B opens node A's sessions (both loaded the ring).
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		prime := &lastTicket{ClientSessionCache: tls.NewLRUClientSessionCache(8)}
+		getFull(t, ctx, a, urlA, h3Config(set, prime))
+		if resumed, _ := get0RTT(t, ctx, b, urlB, h3Config(set, prime.copy(t))); resumed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node B never resumed node A's HTTP/3 session")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	prime := &lastTicket{ClientSessionCache: tls.NewLRUClientSessionCache(8)}
+	getFull(t, ctx, a, urlA, h3Config(set, prime))
+	first, replay, again := prime.copy(t), prime.copy(t), prime.copy(t)
+
+	resumed, early := get0RTT(t, ctx, a, urlA, h3Config(set, first))
+	if !resumed || !early {
+		t.Fatalf("first use of the ticket on node A: resumed=%v 0-RTT=%v, want both", resumed, early)
+	}
+	resumed, early = get0RTT(t, ctx, b, urlB, h3Config(set, replay))
+	if !resumed || early {
+		t.Fatalf("ticket replayed to node B: resumed=%v 0-RTT=%v, want a resumption without early data", resumed, early)
+	}
+	resumed, early = get0RTT(t, ctx, a, urlA, h3Config(set, again))
+	if !resumed || early {
+		t.Fatalf("ticket replayed to node A: resumed=%v 0-RTT=%v, want a resumption without early data", resumed, early)
+	}
+}
+
+// getFull makes a full HTTP/3 handshake and request, and waits for the
+// session ticket that follows.
+func getFull(t *testing.T, ctx context.Context, addr, url string, cfg *tls.Config) {
+	t.Helper()
+	cache := cfg.ClientSessionCache.(*lastTicket)
+	conn, err := quic.DialAddr(ctx, addr, cfg, &quic.Config{})
+	if err != nil {
+		t.Fatalf("QUIC to %s: %v", addr, err)
+	}
+	defer conn.CloseWithError(0, "")
+	cc := (&http3.Transport{}).NewClientConn(conn)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := cc.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	for range 100 {
+		cache.mu.Lock()
+		ok := cache.state != nil
+		cache.mu.Unlock()
+		if ok {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no session ticket after the first HTTP/3 request")
+}
