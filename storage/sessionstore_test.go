@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -568,4 +570,59 @@ func TestRedisStoreSentinel(t *testing.T) {
 	if n, err := s.RevokeLeaf(ctxT(t), [32]byte{7}); err != nil || n != 2 {
 		t.Fatalf("RevokeLeaf on the promoted master = %d, %v; want 2", n, err)
 	}
+}
+
+// TestRedisStoreCloseLeaksNothing: after Close (Caddy's Cleanup) the store
+// holds no Redis connection and no goroutine, even after faults.
+func TestRedisStoreCloseLeaksNothing(t *testing.T) {
+	srv := testredis.Must(t)
+	admin := newRedisStore(t, srv, nil)
+	ctx := ctxT(t)
+	clients := func() int {
+		n, err := admin.client.ClientList(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(n, "\n")
+	}
+	baseClients := clients()
+	baseGoroutines := runtime.NumGoroutine()
+
+	for range 3 {
+		s, err := NewRedisStore(&RedisStore{Addresses: []string{srv.Addr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				h := newHandle(t)
+				_ = s.Put(ctx, h, []byte("x"), [32]byte{5}, time.Minute)
+				_, _ = s.Get(ctx, h)
+				_, _ = s.ClaimEarlyData(ctx, h)
+			}()
+		}
+		wg.Wait()
+		// A call cut short by its budget discards its connection.
+		short, cancel := context.WithTimeout(ctx, time.Nanosecond)
+		_, _ = s.Get(short, newHandle(t))
+		cancel()
+		if clients() <= baseClients {
+			t.Fatal("the store opened no connection")
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+	}
+	waitFor(t, func() error {
+		if c, g := clients(), runtime.NumGoroutine(); c != baseClients || g > baseGoroutines {
+			return fmt.Errorf("%d Redis clients (want %d), %d goroutines (want at most %d)", c, baseClients, g, baseGoroutines)
+		}
+		return nil
+	})
 }

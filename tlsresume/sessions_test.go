@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"sync"
 	"testing"
 	"time"
@@ -350,4 +351,52 @@ func TestStoredSessionsRedisFaults(t *testing.T) {
 func openCircuit() float64 {
 	return testutil.ToFloat64(metrics.StoreOperations.WithLabelValues("put", "open_circuit")) +
 		testutil.ToFloat64(metrics.StoreOperations.WithLabelValues("get", "open_circuit"))
+}
+
+// TestStoredSessionsFollowRing: the ring's invalidation and deny list
+// apply to stored sessions as to stateless tickets, with no store call of
+// their own (the stored blob is a ring-sealed ticket, and verify runs on
+// every resumed handshake).
+func TestStoredSessionsFollowRing(t *testing.T) {
+	set, _ := pki.NewSet(pki.ECDSAP256)
+	store := storage.NewMemoryStore(100)
+	r, doc := testRing(t)
+	ts := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, store, storage.StoreOptions{}))
+	cfgA := clientConfig(set, set.ClientA, tls.NewLRUClientSessionCache(8))
+	cfgB := clientConfig(set, set.ClientB, tls.NewLRUClientSessionCache(8))
+	for _, cfg := range []*tls.Config{cfgA, cfgB} {
+		mustDial(t, ts.addr, cfg)
+	}
+
+	// Deny A: its stored session must not let it back in.
+	sum := sha256.Sum256(set.ClientA.Cert.Raw)
+	d := doc.Clone()
+	d.Denied = []storage.DeniedCert{{SHA256: hex.EncodeToString(sum[:])}}
+	nr, err := newRing(d, testSchedule())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.rings.store(nr)
+	if cs, err := dial(t, ts.addr, cfgA); err == nil {
+		t.Fatalf("denied client connected (resumed=%v)", cs.DidResume)
+	}
+	if !mustDial(t, ts.addr, cfgB).DidResume {
+		t.Fatal("other client did not resume")
+	}
+
+	// Invalidate everything issued until now (the binding's clock).
+	d = d.Clone()
+	d.InvalidatedBefore = ts.binding.now().Add(time.Second)
+	nr, err = newRing(d, testSchedule())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.rings.store(nr)
+	before := rejections(rejectInvalidated)
+	if mustDial(t, ts.addr, cfgB).DidResume {
+		t.Fatal("session stored before the invalidation resumed")
+	}
+	if rejections(rejectInvalidated) == before {
+		t.Error("the refusal was not counted as invalidated")
+	}
 }
