@@ -1,10 +1,13 @@
 package tlsresume
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -286,4 +289,43 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// A running node whose stored ring turns unopenable (another fleet's KEK
+// wrote it) reports no keys and the reason, not the ring it no longer uses.
+func TestStatusRingUnusable(t *testing.T) {
+	dir := t.TempDir()
+	a := startTestApp(t, dir)
+	if st, _ := a.Status(); st.SealingKeyID == "" {
+		t.Fatal("no ring at start")
+	}
+	other, err := storage.NewKEK(bytes.Repeat([]byte{9}, storage.KEKSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := storage.RingStore{Storage: a.storage, Name: a.RingName}
+	doc, err := a.sched.Maintain(nil, time.Now(), NewRandomKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := storage.SealRing(doc, other, a.RingName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Storage.Store(context.Background(), store.Key(), sealed); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.sync.step(context.Background()); !errors.Is(err, storage.ErrOtherKEK) {
+		t.Fatalf("step: %v, want ErrOtherKEK", err)
+	}
+	st, err := a.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.SealingKeyID != "" || len(st.Keys) != 0 || st.Version != 0 {
+		t.Errorf("status reports a ring the node cannot use: %+v", st)
+	}
+	if st.Store.Failures != 1 || !strings.Contains(st.Store.LastError, "another key-encryption key") || st.Store.LastErrorAt == nil {
+		t.Errorf("store %+v", st.Store)
+	}
 }

@@ -43,8 +43,10 @@ type Status struct {
 	// KEKID identifies (without revealing) the key-encryption key this
 	// node seals the ring with.
 	KEKID string `json:"kek_id"`
-	// SealingKeyID is the ID of the key sealing tickets now (empty when
-	// no ring is loaded).
+	// SealingKeyID is the ID of the key sealing tickets now. Empty (and
+	// Keys empty, Version 0) when this node has no usable ring, for
+	// example one sealed under a KEK it does not have: it then serves
+	// full handshakes, and Store says why.
 	SealingKeyID string      `json:"sealing_key_id,omitempty"`
 	Keys         []KeyStatus `json:"keys"`
 	// InvalidatedBefore: tickets issued earlier are refused everywhere.
@@ -126,7 +128,9 @@ func (a *App) Status() (*Status, error) {
 		Now:              now.UTC(),
 	}
 	s.mu.Lock()
-	if d := s.doc; d != nil {
+	// Report the ring handshakes use: none when the stored one could not
+	// be opened (s.doc may still hold the last one this node loaded).
+	if d := s.doc; d != nil && s.rings.load() != nil {
 		st.Version, st.Rotations = d.Version, d.Rotations
 		st.Keys = keyStatuses(d, s.sched, now)
 		for _, k := range st.Keys {
