@@ -179,3 +179,24 @@ func TestProbeH3(t *testing.T) {
 		t.Errorf("early data not reported as expected:\n%s", out)
 	}
 }
+
+func TestProbeInterval(t *testing.T) {
+	set, files := probePKI(t)
+	addr := startHTTPS(t, serverTLS(set))
+	start := time.Now()
+	out, err := runProbeCmd(t, "--count", "3", "--interval", "100ms", "--servername", "localhost",
+		"--cert", files.ClientACert, "--key", files.ClientAKey, "--ca", files.CA, addr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	// Two pauses between three connections: a lower bound only.
+	if el := time.Since(start); el < 200*time.Millisecond {
+		t.Errorf("3 connections at --interval 100ms took %s", el)
+	}
+	if got := strings.Join(kinds(t, out), " "); got != "full resumed resumed" {
+		t.Errorf("got %s:\n%s", got, out)
+	}
+	if _, err := runProbeCmd(t, "--interval", "-1s", addr); err == nil || !strings.Contains(err.Error(), "--interval must not be negative") {
+		t.Errorf("negative interval: %v", err)
+	}
+}
