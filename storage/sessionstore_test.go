@@ -14,6 +14,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tlsresume/caddy-tlsresume/internal/testredis"
 )
@@ -533,9 +534,12 @@ func caddyDur(s string) caddy.Duration {
 // and after the master dies and Sentinel promotes the replica, the store
 // follows it by itself.
 func TestRedisStoreSentinel(t *testing.T) {
-	master := testredis.Must(t)
+	// No diskless-sync delay: the replica syncs at once, not after 5s.
+	master := testredis.Must(t, "--repl-diskless-sync-delay", "0")
 	replica := testredis.Must(t, "--replicaof", "127.0.0.1", fmt.Sprint(master.Port))
 	sentinel := testredis.MustSentinel(t, "tlsmaster", master, 500)
+	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel.Addr})
+	defer sc.Close()
 	s := newRedisStore(t, sentinel, func(s *RedisStore) { s.MasterName = "tlsmaster" })
 	ctx := ctxT(t)
 	h := newHandle(t)
@@ -549,6 +553,15 @@ func TestRedisStoreSentinel(t *testing.T) {
 	}
 	onReplica := newRedisStore(t, replica, nil)
 	waitFor(t, func() error { _, err := onReplica.Get(ctx, h); return err })
+	// Sentinel must know the replica before the master dies, or it has
+	// nothing to promote.
+	waitFor(t, func() error {
+		r, err := sc.Replicas(ctx, "tlsmaster").Result()
+		if err == nil && len(r) == 0 {
+			err = errors.New("sentinel knows no replica yet")
+		}
+		return err
+	})
 
 	master.Kill()
 	// Sentinel promotes the replica; the store reconnects to it.

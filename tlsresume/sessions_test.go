@@ -1,6 +1,7 @@
 package tlsresume
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -399,4 +400,44 @@ func TestStoredSessionsFollowRing(t *testing.T) {
 	if rejections(rejectInvalidated) == before {
 		t.Error("the refusal was not counted as invalidated")
 	}
+}
+
+// FuzzUnwrapStoredSession feeds arbitrary identities to UnwrapSession with
+// a session store: it must never panic or fail the connection, and resume
+// only the session the store holds under the handle we issued.
+func FuzzUnwrapStoredSession(f *testing.F) {
+	sched := testSchedule()
+	doc, err := sched.Maintain(nil, t0, NewRandomKey)
+	if err != nil {
+		f.Fatal(err)
+	}
+	r, err := newRing(doc, sched)
+	if err != nil {
+		f.Fatal(err)
+	}
+	holder := new(ringHolder)
+	holder.store(r)
+	opts, _ := storage.StoreOptions{Fallback: storage.FallbackStateless}.WithDefaults()
+	pb := &policyBinding{ticketBinding: *testBinding(1, false), rings: holder, now: func() time.Time { return t0 }}
+	pb.sessions = newSessions(storage.NewMemoryStore(16), opts, 10*time.Minute, zap.NewNop())
+	cs := tls.ConnectionState{ServerName: "a.example.com"}
+	good, err := pb.wrapSession(cs, realSessionState(f))
+	if err != nil || good[0] != storeTicketVersion {
+		f.Fatalf("wrapSession = %x, %v", good, err)
+	}
+	f.Add(good, "a.example.com")
+	f.Add(good[:20], "a.example.com")
+	f.Add(append(append([]byte{}, good...), 0), "a.example.com")
+	f.Add([]byte{storeTicketVersion}, "")
+	f.Add([]byte{}, "")
+	f.Add(placeholderTicket, "x")
+	f.Fuzz(func(t *testing.T, identity []byte, sni string) {
+		got, err := pb.unwrapSession(identity, tls.ConnectionState{ServerName: sni})
+		if err != nil {
+			t.Fatalf("UnwrapSession returned an error (would end the connection): %v", err)
+		}
+		if got != nil && !bytes.Equal(identity, good) {
+			t.Fatalf("forged identity %x resumed a session", identity)
+		}
+	})
 }
