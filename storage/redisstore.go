@@ -74,10 +74,20 @@ type RedisStore struct {
 	// Socket write timeout. Default: 500ms.
 	WriteTimeout caddy.Duration `json:"write_timeout,omitempty"`
 
+	// Sessions each node keeps in memory in front of Redis, so that a
+	// session this node stored or read resumes without a round trip.
+	// Deletions reach every node's cache through Redis pub/sub. Default:
+	// 10000.
+	LocalCacheEntries int `json:"local_cache_entries,omitempty"`
+
+	// Turn the in-process cache off: every resumption reads Redis.
+	NoLocalCache bool `json:"no_local_cache,omitempty"`
+
 	StoreOptions
 
 	client redis.UniversalClient
 	prefix string
+	cache  *localCache
 }
 
 // RedisTLS configures TLS to Redis.
@@ -117,6 +127,9 @@ func (s *RedisStore) Provision(caddy.Context) error {
 			return fmt.Errorf("addresses[%d]: %q is not host:port", i, a)
 		}
 		addrs[i] = a
+	}
+	if s.LocalCacheEntries < 0 {
+		return fmt.Errorf("local_cache_entries: must be positive, got %d", s.LocalCacheEntries)
 	}
 	if s.DB < 0 {
 		return fmt.Errorf("db: must not be negative, got %d", s.DB)
@@ -166,6 +179,13 @@ func (s *RedisStore) Provision(caddy.Context) error {
 		DisableIdentity: true,
 	}
 	s.client = redis.NewUniversalClient(uo)
+	if !s.NoLocalCache {
+		n := s.LocalCacheEntries
+		if n == 0 {
+			n = DefaultRedisLocalCacheEntries
+		}
+		s.cache = newLocalCache(s.client, s.prefix+"invalidate", n)
+	}
 	return nil
 }
 
@@ -240,30 +260,89 @@ func (s *RedisStore) Put(ctx context.Context, handle, sealed []byte, leaf [32]by
 		pipe.PExpire(ctx, lk, ttl)
 	}
 	_, err := pipe.Exec(ctx)
+	if c := s.cache; c != nil {
+		if err != nil {
+			c.failed(err)
+		} else {
+			_ = c.mem.Put(ctx, handle, sealed, leaf, ttl)
+		}
+	}
 	return err
 }
 
-// Get returns a stored session or ErrMiss.
+// Get returns a stored session or ErrMiss, from the in-process cache when
+// it holds it.
 func (s *RedisStore) Get(ctx context.Context, handle []byte) ([]byte, error) {
-	b, err := s.client.Get(ctx, s.sessionKey(handle)).Bytes()
+	c := s.cache
+	if c == nil {
+		b, err := s.client.Get(ctx, s.sessionKey(handle)).Bytes()
+		if errors.Is(err, redis.Nil) {
+			return nil, ErrMiss
+		}
+		return b, err
+	}
+	if b, err := c.mem.Get(ctx, handle); err == nil {
+		return b, nil
+	}
+	pipe := s.client.Pipeline()
+	get := pipe.Get(ctx, s.sessionKey(handle))
+	ttl := pipe.PTTL(ctx, s.sessionKey(handle))
+	_, err := pipe.Exec(ctx)
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrMiss
 	}
-	return b, err
+	if err != nil {
+		c.failed(err)
+		return nil, err
+	}
+	b, _ := get.Bytes()
+	if d := ttl.Val(); d > 0 {
+		// Unindexed: a revocation by fingerprint is announced, and
+		// RevokeLeaf on this node also flushes (see RevokeLeaf).
+		_ = c.mem.Put(ctx, handle, b, [32]byte{}, d)
+	}
+	return b, nil
 }
 
-// Take returns a stored session and deletes it (GETDEL), or ErrMiss.
+// Take returns a stored session and deletes it (GETDEL), or ErrMiss. It
+// always asks Redis: a session is taken once across the fleet.
 func (s *RedisStore) Take(ctx context.Context, handle []byte) ([]byte, error) {
-	b, err := s.client.GetDel(ctx, s.sessionKey(handle)).Bytes()
+	c := s.cache
+	if c == nil {
+		b, err := s.client.GetDel(ctx, s.sessionKey(handle)).Bytes()
+		if errors.Is(err, redis.Nil) {
+			return nil, ErrMiss
+		}
+		return b, err
+	}
+	_ = c.mem.Delete(ctx, handle)
+	// One round trip: take it, and tell the other nodes' caches.
+	pipe := s.client.Pipeline()
+	get := pipe.GetDel(ctx, s.sessionKey(handle))
+	pipe.Publish(ctx, c.channel, "d:"+hex.EncodeToString(handle))
+	_, err := pipe.Exec(ctx)
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrMiss
 	}
-	return b, err
+	if err != nil {
+		c.failed(err)
+		return nil, err
+	}
+	return get.Bytes()
 }
 
-// Delete removes a session and its 0-RTT claim (same slot).
+// Delete removes a session and its 0-RTT claim (same slot), on every
+// node's cache too.
 func (s *RedisStore) Delete(ctx context.Context, handle []byte) error {
-	return s.client.Del(ctx, s.sessionKey(handle), s.claimKey(handle)).Err()
+	err := s.client.Del(ctx, s.sessionKey(handle), s.claimKey(handle)).Err()
+	if c := s.cache; c != nil {
+		_ = c.mem.Delete(ctx, handle)
+		if err == nil {
+			err = c.announce(ctx, "d:"+hex.EncodeToString(handle))
+		}
+		c.failed(err)
+	}
+	return err
 }
 
 // RevokeLeaf deletes every session indexed under a client certificate.
@@ -295,18 +374,33 @@ func (s *RedisStore) RevokeLeaf(ctx context.Context, leaf [32]byte) (int, error)
 			n++
 		}
 	}
+	if c := s.cache; c != nil {
+		_ = c.mem.InvalidateAll(ctx)
+		if err := c.announce(ctx, "l:"+hex.EncodeToString(leaf[:])); err != nil {
+			return n, err
+		}
+	}
 	return n, nil
 }
 
 // InvalidateAll deletes every key under the prefix, on every master of a
 // Cluster.
 func (s *RedisStore) InvalidateAll(ctx context.Context) error {
+	var err error
 	if cc, ok := s.client.(*redis.ClusterClient); ok {
-		return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
 			return s.deletePrefix(ctx, c)
 		})
+	} else {
+		err = s.deletePrefix(ctx, s.client)
 	}
-	return s.deletePrefix(ctx, s.client)
+	if c := s.cache; c != nil {
+		_ = c.mem.InvalidateAll(ctx)
+		if err == nil {
+			err = c.announce(ctx, "*")
+		}
+	}
+	return err
 }
 
 func (s *RedisStore) deletePrefix(ctx context.Context, c redis.Cmdable) error {
@@ -359,10 +453,14 @@ func (s *RedisStore) ClaimEarlyData(ctx context.Context, handle []byte) (bool, e
 	return n == 1, nil
 }
 
-// Close closes the client's connections.
+// Close stops the cache's subscription and closes the client's
+// connections.
 func (s *RedisStore) Close() error {
 	if s.client == nil {
 		return nil
+	}
+	if c := s.cache; c != nil {
+		c.close()
 	}
 	err := s.client.Close()
 	if errors.Is(err, redis.ErrClosed) {
@@ -389,6 +487,8 @@ func (s *RedisStore) Cleanup() error { return s.Close() }
 //			server_name <name>
 //		}
 //		key_prefix        <prefix>
+//		local_cache_entries <n>
+//		no_local_cache
 //		dial_timeout      <duration>
 //		read_timeout      <duration>
 //		write_timeout     <duration>
@@ -435,6 +535,21 @@ func (s *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			case "key_prefix":
 				s.KeyPrefix = val
 			}
+		case "local_cache_entries":
+			var val string
+			if !d.AllArgs(&val) {
+				return d.Errf("session_store redis: local_cache_entries takes exactly one number")
+			}
+			n, err := strconv.Atoi(val)
+			if err != nil || n <= 0 {
+				return d.Errf("session_store redis: local_cache_entries: must be a positive integer, got %q", val)
+			}
+			s.LocalCacheEntries = n
+		case "no_local_cache":
+			if d.NextArg() {
+				return d.Errf("session_store redis: no_local_cache takes no value, got %q", d.Val())
+			}
+			s.NoLocalCache = true
 		case "db":
 			var val string
 			if !d.AllArgs(&val) {

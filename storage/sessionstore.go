@@ -24,6 +24,8 @@ type SessionStore interface {
 	// none) so that RevokeLeaf can find it.
 	Put(ctx context.Context, handle, sealed []byte, leaf [32]byte, ttl time.Duration) error
 	// Get returns the sealed session stored under handle, or ErrMiss.
+	// The caller must not modify the returned bytes (stores may share
+	// them with an in-memory cache).
 	Get(ctx context.Context, handle []byte) ([]byte, error)
 	// Take is Get that atomically deletes the session: a single-use
 	// session resumes at most once.

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -286,6 +287,7 @@ func TestRedisStoreFaultsBoundedByBudget(t *testing.T) {
 	// Socket timeouts far beyond the budget: only the budget can bound
 	// the calls below.
 	s := newRedisStore(t, srv, func(s *RedisStore) {
+		s.NoLocalCache = true // every call goes to Redis
 		s.DialTimeout = caddy.Duration(10 * time.Second)
 		s.ReadTimeout = caddy.Duration(10 * time.Second)
 		s.WriteTimeout = caddy.Duration(10 * time.Second)
@@ -360,7 +362,12 @@ func TestRedisStoreFaultsBoundedByBudget(t *testing.T) {
 
 func waitFor(t *testing.T, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	waitForD(t, 5*time.Second, f)
+}
+
+func waitForD(t *testing.T, d time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	var err error
 	for time.Now().Before(deadline) {
 		if err = f(); err == nil {
@@ -368,7 +375,7 @@ func waitFor(t *testing.T, f func() error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("did not recover within 5s: %v", err)
+	t.Fatalf("did not happen within %v: %v", d, err)
 }
 
 func TestRedisStoreProvisionErrors(t *testing.T) {
@@ -380,6 +387,7 @@ func TestRedisStoreProvisionErrors(t *testing.T) {
 		{RedisStore{Addresses: []string{"localhost"}}, `addresses[0]: "localhost"`},
 		{RedisStore{Addresses: []string{"a:1", ":2"}}, "addresses[1]"},
 		{RedisStore{Addresses: []string{"a:1"}, DB: -1}, "db:"},
+		{RedisStore{Addresses: []string{"a:1"}, LocalCacheEntries: -1}, "local_cache_entries:"},
 		{RedisStore{Addresses: []string{"a:1", "b:2"}, DB: 2}, "db: 2"},
 		{RedisStore{Addresses: []string{"a:1"}, DialTimeout: -1}, "dial_timeout:"},
 		{RedisStore{Addresses: []string{"a:1"}, StoreOptions: StoreOptions{Budget: -1}}, "budget:"},
@@ -424,6 +432,8 @@ func TestSessionStoreCaddyfile(t *testing.T) {
 				server_name redis.internal
 			}
 			key_prefix fleet1:
+			local_cache_entries 500
+			no_local_cache
 			dial_timeout 2s
 			read_timeout 100ms
 			write_timeout 100ms
@@ -460,6 +470,9 @@ func TestSessionStoreCaddyfile(t *testing.T) {
 		{`redis {
 			sentinel x
 		}`, `unknown option "sentinel"`, true},
+		{`redis {
+			local_cache_entries -2
+		}`, `local_cache_entries: must be a positive integer, got "-2"`, true},
 		{`redis extra`, "", true},
 		{`memory {
 			max_entries 0
@@ -498,7 +511,7 @@ func TestSessionStoreCaddyfile(t *testing.T) {
 				Addresses:  []string{"10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"},
 				MasterName: "mymaster", Username: "edge", Password: "{env.REDIS_PW}", DB: 2,
 				TLS:       &RedisTLS{CAFile: "/etc/ca.pem", CertFile: "/etc/c.pem", KeyFile: "/etc/c.key", ServerName: "redis.internal"},
-				KeyPrefix: "fleet1:", DialTimeout: caddyDur("2s"), ReadTimeout: caddyDur("100ms"), WriteTimeout: caddyDur("100ms"),
+				KeyPrefix: "fleet1:", LocalCacheEntries: 500, NoLocalCache: true, DialTimeout: caddyDur("2s"), ReadTimeout: caddyDur("100ms"), WriteTimeout: caddyDur("100ms"),
 				StoreOptions: StoreOptions{Budget: caddyDur("30ms"), Fallback: FallbackStateless, SingleUse: true, BreakerThreshold: 3, BreakerCooldown: caddyDur("10s")},
 			}
 			gotJSON, _ := json.Marshal(s)
@@ -644,4 +657,117 @@ func TestRedisStoreCloseLeaksNothing(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestRedisStoreLocalCache: each node serves sessions it stored or read
+// from memory (even while Redis hangs), and deletions, revocations,
+// takes and invalidations announced by one node empty the others' caches;
+// a node that lost its subscription starts over with an empty cache.
+func TestRedisStoreLocalCache(t *testing.T) {
+	srv := testredis.Must(t)
+	a := newRedisStore(t, srv, nil)
+	b := newRedisStore(t, srv, nil)
+	for _, s := range []*RedisStore{a, b} {
+		if !s.cache.waitSynced(5 * time.Second) {
+			t.Fatal("cache subscription not established")
+		}
+	}
+	ctx := ctxT(t)
+	leaf := [32]byte{4}
+	put := func(h []byte) {
+		t.Helper()
+		if err := a.Put(ctx, h, []byte("x"), leaf, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Get(ctx, h); err != nil { // now cached on b
+			t.Fatal(err)
+		}
+	}
+	missOnB := func(h []byte) func() error {
+		return func() error {
+			if _, err := b.Get(ctx, h); !errors.Is(err, ErrMiss) {
+				return fmt.Errorf("b.Get = %v, want ErrMiss", err)
+			}
+			return nil
+		}
+	}
+
+	h := newHandle(t)
+	put(h)
+	// Redis hangs: both nodes still serve the session from memory.
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*RedisStore{a, b} {
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		_, err := s.Get(short, h)
+		cancel()
+		if err != nil {
+			t.Errorf("cached session while Redis hangs: %v", err)
+		}
+	}
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := a.Delete(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, missOnB(h))
+
+	h = newHandle(t)
+	put(h)
+	if n, err := a.RevokeLeaf(ctx, leaf); err != nil || n != 1 {
+		t.Fatalf("RevokeLeaf = %d, %v", n, err)
+	}
+	waitFor(t, missOnB(h))
+
+	h = newHandle(t)
+	put(h)
+	if _, err := a.Take(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, missOnB(h))
+
+	h = newHandle(t)
+	put(h)
+	if err := a.InvalidateAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, missOnB(h))
+
+	// Redis restarts empty; b only serves from memory what it can trust:
+	// once its subscription is back, the cache is empty.
+	h = newHandle(t)
+	put(h)
+	srv.Kill()
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitForD(t, 15*time.Second, missOnB(h))
+}
+
+// BenchmarkRedisStoreGet: a session read from the in-process cache versus
+// a round trip to Redis on loopback.
+func BenchmarkRedisStoreGet(b *testing.B) {
+	srv := testredis.Must(b)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		noCache bool
+	}{{"local_cache_hit", false}, {"redis_round_trip", true}} {
+		s := newRedisStore(b, srv, func(s *RedisStore) { s.NoLocalCache = tc.noCache })
+		h := newHandle(b)
+		if err := s.Put(ctx, h, bytes.Repeat([]byte{1}, 300), [32]byte{1}, time.Minute); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if _, err := s.Get(ctx, h); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
