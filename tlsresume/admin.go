@@ -31,7 +31,10 @@ func init() {
 //     list, storage health, and this process's handshake, resumption,
 //     ticket-rejection and early-data counts.
 //   - `POST /tls_resume/rotate`: rotate the whole fleet now; the staged key
-//     seals as soon as every node can know it. Answers with the status.
+//     seals as soon as every node can know it. With `{"emergency": true}`
+//     (a leaked ticket key) every key is dropped at once, a fresh one seals
+//     immediately and earlier tickets are invalidated. Answers with the
+//     status.
 //   - `POST /tls_resume/invalidate`: with an empty body or
 //     `{"before": "RFC 3339 time"}` (default: now), no ticket issued before
 //     that time resumes on any node.
@@ -89,11 +92,21 @@ func handleStatus(app *App, w http.ResponseWriter, _ *http.Request) error {
 	return writeJSON(w, st)
 }
 
+// RotateRequest is the (optional) body of POST /tls_resume/rotate.
+type RotateRequest struct {
+	// Emergency drops every ticket key at once instead of staging the
+	// next one: for a leaked key. A fresh key seals immediately and every
+	// ticket issued earlier is invalidated, so every client pays one full
+	// handshake (more on nodes until they poll the new ring).
+	Emergency bool `json:"emergency,omitempty"`
+}
+
 func handleRotate(app *App, w http.ResponseWriter, r *http.Request) error {
-	if err := decodeBody(r, &struct{}{}); err != nil {
+	var req RotateRequest
+	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	st, err := app.Rotate(r.Context())
+	st, err := app.Rotate(r.Context(), req.Emergency)
 	if err != nil {
 		return operationError(err)
 	}

@@ -174,6 +174,29 @@ func TestAdminAPI(t *testing.T) {
 		t.Errorf("rotate: %d keys, want a new staged key after the brought-forward one", len(rotated.Keys))
 	}
 
+	// Emergency rotation: every previous key dropped, a fresh one sealing.
+	code, body = adminDo(t, http.MethodPost, "/tls_resume/rotate", `{"emergency": true}`)
+	if code != http.StatusOK {
+		t.Fatalf("emergency rotate: %d %s", code, body)
+	}
+	var emergency Status
+	if err := json.Unmarshal([]byte(body), &emergency); err != nil {
+		t.Fatal(err)
+	}
+	if len(emergency.Keys) != 2 || emergency.Keys[0].State != "sealing" || emergency.Keys[1].State != "staged" {
+		t.Fatalf("emergency rotate: keys %+v", emergency.Keys)
+	}
+	for _, k := range emergency.Keys {
+		for _, old := range rotated.Keys {
+			if k.ID == old.ID {
+				t.Fatalf("emergency rotate kept key %s", k.ID)
+			}
+		}
+	}
+	if code, body := adminDo(t, http.MethodPost, "/tls_resume/rotate", `{"emergency": "yes"}`); code != http.StatusBadRequest {
+		t.Errorf("emergency rotate with a bad body: %d %s", code, body)
+	}
+
 	// Invalidate: default now; bad JSON, unknown fields, future times refused.
 	for _, tc := range []struct{ body, want string }{
 		{`{"before":`, "bad JSON"},

@@ -247,11 +247,19 @@ func collectCounters(c prometheus.Collector, fn func(map[string]string, uint64))
 // Rotate forces a fleet-wide rotation: the staged key seals as soon as
 // every node can know it (one poll cycle plus the clock-skew allowance).
 // It returns the status after the rotation.
-func (a *App) Rotate(ctx context.Context) (*Status, error) {
+//
+// With emergency set (a ticket key leaked) every key is dropped at once, a
+// fresh key seals immediately and every earlier ticket is invalidated; see
+// Schedule.Emergency.
+func (a *App) Rotate(ctx context.Context, emergency bool) (*Status, error) {
 	if a.sync == nil {
 		return nil, ErrNotRunning
 	}
-	if err := a.sync.rotate(ctx); err != nil {
+	rotate := a.sync.rotate
+	if emergency {
+		rotate = a.sync.emergencyRotate
+	}
+	if err := rotate(ctx); err != nil {
 		return nil, err
 	}
 	return a.Status()

@@ -280,6 +280,22 @@ func (s *ringSync) rotate(ctx context.Context) error {
 	return err
 }
 
+// emergencyRotate drops every key of the ring at once (key compromise); see
+// Schedule.Emergency.
+func (s *ringSync) emergencyRotate(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opTimeout)
+	defer cancel()
+	err := s.update(ctx, func(cur *storage.RingDocument) (*storage.RingDocument, error) {
+		return s.sched.Emergency(cur, s.now(), s.gen)
+	})
+	s.recordResult(err)
+	if err == nil {
+		s.logger.Warn("emergency rotation: every previous ticket key dropped and every earlier ticket invalidated",
+			zap.String("ring", s.store.Name))
+	}
+	return err
+}
+
 // invalidate makes every ticket issued before the given time unusable on
 // every node.
 func (s *ringSync) invalidate(ctx context.Context, before time.Time) error {

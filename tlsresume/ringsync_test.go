@@ -91,3 +91,51 @@ func TestOtherKEKNeverOverwrites(t *testing.T) {
 		t.Fatal("ring overwritten")
 	}
 }
+
+// An emergency rotation drops every key at once: tickets sealed before it
+// open nowhere once nodes have polled, and the fresh key seals at once.
+func TestEmergencyRotationDropsLeakedKeys(t *testing.T) {
+	clock := &fakeClock{t: t0}
+	sched := Schedule{Interval: time.Hour, Lifetime: 10 * time.Minute, Lead: 3 * time.Minute}
+	nodes := newSimFleet(t, clock, sched, time.Minute, []time.Duration{0, 0})
+	ctx := context.Background()
+	a, b := nodes[0].sync, nodes[1].sync
+	if err := a.step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bind := testBinding(1, false)
+	leaked := b.rings.load().sealingKey(clock.now())
+	old, _ := bind.sealTicket(leaked, clock.now(), "h", []byte("s"))
+	// A forger holding the leaked key can stamp any issue time.
+	forgedLater, _ := bind.sealTicket(leaked, clock.now().Add(time.Hour), "h", []byte("s"))
+	clock.add(time.Second)
+
+	if err := a.emergencyRotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		r := n.sync.rings.load()
+		if r.key(leaked.id) != nil {
+			t.Fatal("leaked key still in the ring")
+		}
+		for _, tk := range [][]byte{old, forgedLater} {
+			if _, why := bind.openTicket(r, tk, clock.now().Add(30*time.Minute), "h"); why == accepted {
+				t.Fatal("ticket sealed with the leaked key still opens")
+			}
+		}
+		if k := r.sealingKey(clock.now()); k == nil || k.id == leaked.id {
+			t.Fatal("no fresh sealing key")
+		}
+	}
+	clock.add(2 * time.Second)
+	fresh, _ := bind.sealTicket(a.rings.load().sealingKey(clock.now()), clock.now(), "h", []byte("s"))
+	if _, why := bind.openTicket(b.rings.load(), fresh, clock.now(), "h"); why != accepted {
+		t.Fatalf("fresh ticket after emergency rotation: %s", why)
+	}
+}

@@ -211,3 +211,31 @@ func (s Schedule) appendKey(d *storage.RingDocument, now, activate time.Time, ge
 		return nil
 	}
 }
+
+// Emergency returns the document after a key compromise at now: every key
+// is dropped at once (a leaked key must stop opening tickets, staging or
+// not), a fresh key seals immediately with the next one staged, and every
+// ticket issued before now is invalidated. Nodes that have not polled yet
+// keep sealing with a dropped key until they do; their tickets cost clients
+// a full handshake elsewhere, which is the price of closing the leak now.
+func (s Schedule) Emergency(doc *storage.RingDocument, now time.Time, gen KeyGenerator) (*storage.RingDocument, error) {
+	d := &storage.RingDocument{}
+	if doc != nil {
+		d = doc.Clone()
+		for i := range d.Keys {
+			clear(d.Keys[i].Secret)
+		}
+		d.Keys = nil
+	}
+	if err := s.appendKey(d, now, now, gen); err != nil {
+		return nil, err
+	}
+	if err := s.appendKey(d, now, now.Add(s.Interval), gen); err != nil {
+		return nil, err
+	}
+	if now.After(d.InvalidatedBefore) {
+		d.InvalidatedBefore = now
+	}
+	d.Rotations++
+	return d, nil
+}
