@@ -47,10 +47,69 @@ func newRedisStore(t testing.TB, srv *testredis.Server, mod func(*RedisStore)) *
 // redis-server) for the conformance tests.
 func stores(t *testing.T) map[string]SessionStore {
 	srv := testredis.Must(t)
-	return map[string]SessionStore{
-		"memory": NewMemoryStore(1000),
-		"redis":  newRedisStore(t, srv, nil),
+	cluster := startCluster(t)
+	// Without the local cache, every operation crosses the cluster's
+	// slots (hash tags keep a session and its 0-RTT claim together).
+	cs, err := NewRedisStore(&RedisStore{Addresses: []string{cluster[0].Addr, cluster[1].Addr, cluster[2].Addr}, NoLocalCache: true})
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { cs.Close() })
+	return map[string]SessionStore{
+		"memory":        NewMemoryStore(1000),
+		"redis":         newRedisStore(t, srv, nil),
+		"redis-nocache": newRedisStore(t, srv, func(s *RedisStore) { s.NoLocalCache = true; s.KeyPrefix = "nc:" }),
+		"redis-cluster": cs,
+	}
+}
+
+// startCluster runs a three-master Redis Cluster on loopback, slots split
+// evenly, set up with CLUSTER ADDSLOTSRANGE and MEET.
+func startCluster(t *testing.T) []*testredis.Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var nodes []*testredis.Server
+	var buses []int
+	for i := range 3 {
+		bus, err := testredis.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		buses = append(buses, bus)
+		nodes = append(nodes, testredis.Must(t, "--cluster-enabled", "yes",
+			"--cluster-config-file", fmt.Sprintf("nodes-%d.conf", i),
+			"--cluster-port", fmt.Sprint(bus), "--cluster-node-timeout", "2000"))
+	}
+	var clients []*redis.Client
+	for i, n := range nodes {
+		c := redis.NewClient(&redis.Options{Addr: n.Addr})
+		t.Cleanup(func() { c.Close() })
+		clients = append(clients, c)
+		lo, hi := i*16384/3, (i+1)*16384/3-1
+		if err := c.ClusterAddSlotsRange(ctx, lo, hi).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, n := range nodes[1:] {
+		// The bus port is not port+10000 here, so MEET names it.
+		if err := clients[0].Do(ctx, "CLUSTER", "MEET", "127.0.0.1", n.Port, buses[i+1]).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitForD(t, 15*time.Second, func() error {
+		for i, c := range clients {
+			info, err := c.ClusterInfo(ctx).Result()
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_known_nodes:3") {
+				return fmt.Errorf("node %d: cluster not ready: %s", i, info)
+			}
+		}
+		return nil
+	})
+	return nodes
 }
 
 func ctxT(t *testing.T) context.Context {
