@@ -288,7 +288,8 @@ func (a *App) bindServers(ctx caddy.Context) error {
 		zap.Int("connection_policies", len(a.bindings)),
 		zap.Duration("rotation_interval", a.sched.Interval),
 		zap.Duration("ticket_lifetime", a.sched.Lifetime),
-		zap.Bool("resume_across_hosts", a.ResumeAcrossHosts))
+		zap.Bool("resume_across_hosts", a.ResumeAcrossHosts),
+		zap.Bool("session_store", a.sessions != nil))
 	return nil
 }
 
