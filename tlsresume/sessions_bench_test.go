@@ -13,7 +13,8 @@ import (
 
 // BenchmarkStoreHooks is the per-resumption work of the ticket hooks
 // (WrapSession then UnwrapSession on a real mTLS session state) with
-// stateless tickets, the memory store and Redis on loopback.
+// stateless tickets, the memory store and Redis on loopback (with and
+// without the in-process cache).
 func BenchmarkStoreHooks(b *testing.B) {
 	ss := realSessionState(b)
 	r, _ := testRing(b)
@@ -28,7 +29,8 @@ func BenchmarkStoreHooks(b *testing.B) {
 	}{
 		{"stateless", nil},
 		{"memory", storage.NewMemoryStore(1 << 16)},
-		{"redis", redisStore(b, srv)},
+		{"redis", redisStore(b, srv)}, // with the in-process cache
+		{"redis_nocache", redisNoCache(b, srv)},
 	} {
 		pb := &policyBinding{ticketBinding: *testBinding(1, false), rings: holder, now: func() time.Time { return t0 }}
 		if tc.store != nil {
@@ -44,4 +46,13 @@ func BenchmarkStoreHooks(b *testing.B) {
 			}
 		})
 	}
+}
+
+func redisNoCache(b *testing.B, srv *testredis.Server) storage.SessionStore {
+	s, err := storage.NewRedisStore(&storage.RedisStore{Addresses: []string{srv.Addr}, NoLocalCache: true, KeyPrefix: "bench:"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
 }
