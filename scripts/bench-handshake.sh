@@ -13,9 +13,12 @@ count=${1:-6}
 benchtime=${2:-300x}
 fulltime=${3:-40x}
 raw=$(mktemp)
-go test ./tlsresume -run '^$' -bench 'BenchmarkHandshake/.*/resumed|BenchmarkTicketHooks' \
+# -bench patterns match one sub-benchmark level per slash.
+go test ./tlsresume -run '^$' -bench 'BenchmarkTicketHooks' \
 	-benchmem -count "$count" -benchtime "$benchtime" | tee "$raw" >&2
-go test ./tlsresume -run '^$' -bench 'BenchmarkHandshake/.*/full' \
+go test ./tlsresume -run '^$' -bench 'BenchmarkHandshake/.+/.+/.+/resumed' \
+	-benchmem -count "$count" -benchtime "$benchtime" | tee -a "$raw" >&2
+go test ./tlsresume -run '^$' -bench 'BenchmarkHandshake/.+/.+/.+/full' \
 	-benchmem -count "$count" -benchtime "$fulltime" | tee -a "$raw" >&2
 echo
 echo "Machine: $(nproc) cores, $(go version | cut -d' ' -f3-), $(date -u +%Y-%m-%d)"

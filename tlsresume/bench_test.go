@@ -15,7 +15,7 @@ import (
 // ECDSA P-256 and RSA-2048 chains over TLS 1.2 and 1.3, against two servers
 // in the same run: a bare crypto/tls server using Go's own session tickets
 // ("bare") and the same server with this plugin's hooks ("plugin").
-// Client and server run over an in-memory pipe; the client side is
+// Client and server run over loopback TCP; the client side is
 // identical for both servers, so the difference between "plugin/resumed"
 // and "bare/resumed" is the plugin's added server-side cost.
 //
@@ -118,26 +118,32 @@ func benchServerConfig(b *testing.B, set *pki.Set, v uint16, plugin bool) *tls.C
 	return cfg
 }
 
-// handshakeOnce runs one client/server handshake over a pipe, lets the
-// client read the TLS 1.3 tickets, and reports whether it resumed.
+// handshakeOnce runs one client/server handshake over a loopback TCP
+// connection, lets the client read the TLS 1.3 tickets, and reports whether
+// it resumed. (An in-memory net.Pipe would deadlock: it does not buffer, and
+// a TLS 1.3 server writes its ticket while the client writes Finished.)
 func handshakeOnce(b *testing.B, serverCfg, clientCfg *tls.Config) bool {
-	sc, cc := net.Pipe()
-	defer sc.Close()
-	defer cc.Close()
+	ln := benchListener(b)
 	errc := make(chan error, 1)
 	var resumed bool
 	go func() {
-		c := tls.Client(cc, clientCfg)
-		if err := c.Handshake(); err != nil {
+		c, err := tls.Dial("tcp", ln.Addr().String(), clientCfg)
+		if err != nil {
 			errc <- err
 			return
 		}
+		defer c.Close()
 		resumed = c.ConnectionState().DidResume
 		var buf [1]byte
-		_, err := c.Read(buf[:])
+		_, err = c.Read(buf[:])
 		errc <- err
 	}()
-	s := tls.Server(sc, serverCfg)
+	raw, err := ln.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer raw.Close()
+	s := tls.Server(raw, serverCfg)
 	if err := s.Handshake(); err != nil {
 		b.Fatal(err)
 	}
@@ -148,4 +154,20 @@ func handshakeOnce(b *testing.B, serverCfg, clientCfg *tls.Config) bool {
 		b.Fatal(err)
 	}
 	return resumed
+}
+
+var benchListeners = map[*testing.B]net.Listener{}
+
+// benchListener returns one loopback listener per benchmark.
+func benchListener(b *testing.B) net.Listener {
+	if ln, ok := benchListeners[b]; ok {
+		return ln
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchListeners[b] = ln
+	b.Cleanup(func() { ln.Close(); delete(benchListeners, b) })
+	return ln
 }
