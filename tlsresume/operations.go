@@ -2,12 +2,15 @@ package tlsresume
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/zap"
 
 	"github.com/tlsresume/caddy-tlsresume/internal/metrics"
 	"github.com/tlsresume/caddy-tlsresume/storage"
@@ -275,6 +278,13 @@ func (a *App) Invalidate(ctx context.Context, before time.Time) (time.Time, erro
 	if err := a.sync.invalidate(ctx, before); err != nil {
 		return time.Time{}, err
 	}
+	// Every stored session predates a "before" that is not in the past
+	// (tickets carry whole seconds, so "now" means this second): delete
+	// them all from the session store. This is only clean-up: the ring's
+	// invalidation time already refuses them on every node.
+	if a.sessions != nil && before.Unix() >= a.sync.now().Unix() {
+		a.cleanUpStore("invalidate", func(ctx context.Context) error { return a.sessions.store.InvalidateAll(ctx) })
+	}
 	a.sync.mu.Lock()
 	defer a.sync.mu.Unlock()
 	if a.sync.doc == nil {
@@ -297,5 +307,33 @@ func (a *App) Revoke(ctx context.Context, entry storage.DeniedCert) error {
 	if entry.Added.IsZero() {
 		entry.Added = a.sync.now().UTC()
 	}
-	return a.sync.deny(ctx, entry)
+	if err := a.sync.deny(ctx, entry); err != nil {
+		return err
+	}
+	// Delete the certificate's stored sessions everywhere (only clean-up:
+	// the deny list already refuses it on every handshake). Sessions are
+	// indexed by leaf fingerprint, so an issuer-and-serial entry leaves
+	// them to expire.
+	if a.sessions != nil && entry.SHA256 != "" {
+		if raw, err := hex.DecodeString(entry.SHA256); err == nil && len(raw) == sha256.Size {
+			leaf := [sha256.Size]byte(raw)
+			a.cleanUpStore("revoke", func(ctx context.Context) error {
+				_, err := a.sessions.store.RevokeLeaf(ctx, leaf)
+				return err
+			})
+		}
+	}
+	return nil
+}
+
+// cleanUpStore runs a session-store deletion for an admin operation. A
+// failure is logged, not returned: the operation is already in force through
+// the ring, and the stored sessions expire with the ticket lifetime.
+func (a *App) cleanUpStore(op string, fn func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := fn(ctx); err != nil {
+		a.logger.Warn("session store clean-up failed; the ring already enforces the operation",
+			zap.String("operation", op), zap.Error(err))
+	}
 }

@@ -452,3 +452,52 @@ func FuzzUnwrapStoredSession(f *testing.F) {
 		}
 	})
 }
+
+// The admin operations also delete stored sessions: revoke by fingerprint
+// removes that client's sessions, invalidate (now) removes them all.
+func TestAdminOperationsCleanSessionStore(t *testing.T) {
+	a := startTestApp(t, t.TempDir())
+	store := storage.NewMemoryStore(100)
+	opts, err := store.Options().WithDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.sessions = newSessions(store, opts, a.sched.Lifetime, zap.NewNop())
+	ctx := context.Background()
+	leafA, leafB := [32]byte{1}, [32]byte{2}
+	put := func(handle string, leaf [32]byte) {
+		if err := store.Put(ctx, []byte(handle), []byte("sealed"), leaf, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	present := func(handle string) bool {
+		_, err := store.Get(ctx, []byte(handle))
+		return err == nil
+	}
+	put("a1", leafA)
+	put("a2", leafA)
+	put("b1", leafB)
+
+	if err := a.Revoke(ctx, storage.DeniedCert{SHA256: hex.EncodeToString(leafA[:])}); err != nil {
+		t.Fatal(err)
+	}
+	if present("a1") || present("a2") || !present("b1") {
+		t.Fatalf("after revoking A: a1=%v a2=%v b1=%v", present("a1"), present("a2"), present("b1"))
+	}
+	// Invalidating up to a past time leaves later sessions to the ring's
+	// check; invalidating up to now deletes everything stored.
+	if _, err := a.Invalidate(ctx, a.sync.now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if !present("b1") {
+		t.Fatal("invalidate in the past deleted a newer session")
+	}
+	// (A second ahead, so that the clock's second cannot tick over between
+	// this call and the check inside it.)
+	if _, err := a.Invalidate(ctx, a.sync.now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if present("b1") {
+		t.Fatal("invalidate now left a stored session")
+	}
+}
