@@ -127,6 +127,14 @@ func printStatus(w io.Writer, st *tlsresume.Status) error {
 	default:
 		p("storage:\tnot yet synced")
 	}
+	if ss := st.SessionStore; ss != nil {
+		if ss.CircuitOpenUntil != nil {
+			p("session store:\tCIRCUIT OPEN until %s (%d consecutive failures; fallback %s)",
+				ss.CircuitOpenUntil.Format(time.RFC3339), ss.ConsecutiveFailures, ss.Fallback)
+		} else {
+			p("session store:\tok (%d consecutive failures; fallback %s)", ss.ConsecutiveFailures, ss.Fallback)
+		}
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -63,6 +63,9 @@ type Status struct {
 
 	Store StoreStatus `json:"store"`
 
+	// SessionStore is the session store's health; absent without one.
+	SessionStore *SessionStoreStatus `json:"session_store,omitempty"`
+
 	Handshakes       HandshakeCounts   `json:"handshakes"`
 	TicketRejections map[string]uint64 `json:"ticket_rejections"`
 	EarlyData        map[string]uint64 `json:"early_data"`
@@ -158,6 +161,10 @@ func (a *App) Status() (*Status, error) {
 	}
 	st.Store.Failures = s.failures
 	s.mu.Unlock()
+
+	if a.sessions != nil {
+		st.SessionStore = a.sessions.status(a.sync.now())
+	}
 
 	collectCounters(metrics.Handshakes, func(labels map[string]string, v uint64) {
 		resumed, mutual := labels["resumed"] == "true", labels["mutual"] == "true"

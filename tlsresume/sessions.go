@@ -262,3 +262,27 @@ func (br *breaker) failure(now time.Time, err error) {
 			zap.Error(err))
 	}
 }
+
+// SessionStoreStatus is the session store's health as this node sees it.
+type SessionStoreStatus struct {
+	// ConsecutiveFailures counts store calls failed in a row (errors and
+	// budget timeouts); any success resets it.
+	ConsecutiveFailures int64 `json:"consecutive_failures"`
+	// CircuitOpenUntil, while set, is when handshakes will next try the
+	// store; until then they resume without it (see `fallback`).
+	CircuitOpenUntil *time.Time `json:"circuit_open_until,omitempty"`
+	// Fallback is what handshakes do without the store: full or stateless.
+	Fallback string `json:"fallback"`
+}
+
+func (s *sessions) status(now time.Time) *SessionStoreStatus {
+	st := &SessionStoreStatus{ConsecutiveFailures: s.breaker.failures.Load(), Fallback: "full"}
+	if s.stateless {
+		st.Fallback = "stateless"
+	}
+	if until := s.breaker.openUntil.Load(); until != 0 && until > now.UnixNano() {
+		t := time.Unix(0, until).UTC()
+		st.CircuitOpenUntil = &t
+	}
+	return st
+}

@@ -474,6 +474,9 @@ func TestAdminOperationsCleanSessionStore(t *testing.T) {
 		_, err := store.Get(ctx, []byte(handle))
 		return err == nil
 	}
+	if st, err := a.Status(); err != nil || st.SessionStore == nil || st.SessionStore.Fallback != "full" || st.SessionStore.CircuitOpenUntil != nil {
+		t.Fatalf("status with a healthy session store: %+v %v", st, err)
+	}
 	put("a1", leafA)
 	put("a2", leafA)
 	put("b1", leafB)
@@ -499,5 +502,26 @@ func TestAdminOperationsCleanSessionStore(t *testing.T) {
 	}
 	if present("b1") {
 		t.Fatal("invalidate now left a stored session")
+	}
+}
+
+func TestSessionStoreStatusReportsOpenCircuit(t *testing.T) {
+	opts, err := storage.NewMemoryStore(10).Options().WithDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Fallback = "stateless"
+	s := newSessions(storage.NewMemoryStore(10), opts, time.Minute, zap.NewNop())
+	now := time.Now()
+	for range s.breaker.threshold {
+		s.breaker.failure(now, context.DeadlineExceeded)
+	}
+	st := s.status(now)
+	if st.CircuitOpenUntil == nil || !st.CircuitOpenUntil.After(now) || st.ConsecutiveFailures != s.breaker.threshold || st.Fallback != "stateless" {
+		t.Fatalf("open breaker reported as %+v", st)
+	}
+	s.breaker.success()
+	if st := s.status(now); st.CircuitOpenUntil != nil || st.ConsecutiveFailures != 0 {
+		t.Fatalf("closed breaker reported as %+v", st)
 	}
 }
