@@ -2,9 +2,7 @@ package sessionstore
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -101,32 +99,14 @@ func get0RTT(t *testing.T, ctx context.Context, addr, url string, cfg *tls.Confi
 func TestEarlyDataOnceAcrossNodes(t *testing.T) {
 	srv := testredis.Must(t)
 	set, files := harness.NewPKI(t)
-	kek := make([]byte, 32)
-	if _, err := rand.Read(kek); err != nil {
-		t.Fatal(err)
-	}
-	c := harness.StartCluster(t, 2, func(n harness.NodeInfo) string {
-		return fmt.Sprintf(`{
-	servers {
-		protocols h1 h2 h3
-	}
-	tls_resume {
-		kek {env.TLS_RESUME_KEK}
-		poll_interval 1s
-		max_clock_skew 1s
-		session_store redis {
-			address %s
-			key_prefix ed:
-		}
-	}
-}
-
-https://localhost:%d {
-	tls %s %s
-	respond "%s"
-}
-`, srv.Addr, n.Port(), files.ServerCert, files.ServerKey, n.Name)
-	}, harness.WithEnv("TLS_RESUME_KEK="+base64.StdEncoding.EncodeToString(kek)))
+	c := fleet{
+		poll:    "1s",
+		globals: "\tservers {\n\t\tprotocols h1 h2 h3\n\t}\n",
+		store:   []string{"key_prefix ed:"},
+		site: func(n harness.NodeInfo) string {
+			return fmt.Sprintf("https://localhost:%d {\n\ttls %s %s\n\trespond %q\n}\n", n.Port(), files.ServerCert, files.ServerKey, n.Name)
+		},
+	}.start(t, srv)
 	a, b := c.Node(0).Addr(), c.Node(1).Addr()
 	urlA := fmt.Sprintf("https://localhost:%d/", c.Node(0).Port())
 	urlB := fmt.Sprintf("https://localhost:%d/", c.Node(1).Port())

@@ -3,10 +3,8 @@ package sessionstore
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -24,34 +22,7 @@ import (
 func TestRevokeThroughAdminEndsSessionsOnBothNodes(t *testing.T) {
 	srv := testredis.Must(t)
 	set, files := harness.NewPKI(t)
-	kek := make([]byte, 32)
-	if _, err := rand.Read(kek); err != nil {
-		t.Fatal(err)
-	}
-	c := harness.StartCluster(t, 2, func(n harness.NodeInfo) string {
-		return fmt.Sprintf(`{
-	tls_resume {
-		kek {env.TLS_RESUME_KEK}
-		poll_interval 300ms
-		max_clock_skew 300ms
-		session_store redis {
-			address %s
-			key_prefix revoke:
-		}
-	}
-}
-
-https://localhost:%d {
-	tls %s %s {
-		client_auth {
-			mode require_and_verify
-			trust_pool file %s
-		}
-	}
-	respond "%s"
-}
-`, srv.Addr, n.Port(), files.ServerCert, files.ServerKey, files.CA, n.Name)
-	}, harness.WithEnv("TLS_RESUME_KEK="+base64.StdEncoding.EncodeToString(kek)))
+	c := fleet{poll: "300ms", store: []string{"key_prefix revoke:"}, site: mtlsNameSite(files)}.start(t, srv)
 	nodes := []string{c.Node(0).Addr(), c.Node(1).Addr()}
 	ctx := context.Background()
 

@@ -2,10 +2,7 @@ package sessionstore
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/base64"
-	"fmt"
 	"testing"
 	"time"
 
@@ -35,40 +32,15 @@ func (r *recorder) Put(key string, cs *tls.ClientSessionState) {
 func TestTwoNodesShareRedisSessions(t *testing.T) {
 	srv := testredis.Must(t)
 	set, files := harness.NewPKI(t)
-	kek := make([]byte, 32)
-	if _, err := rand.Read(kek); err != nil {
-		t.Fatal(err)
-	}
-	c := harness.StartCluster(t, 2, func(n harness.NodeInfo) string {
-		return fmt.Sprintf(`{
-	tls_resume {
-		kek {env.TLS_RESUME_KEK}
-		poll_interval 1s
-		max_clock_skew 1s
-		session_store redis {
-			address %s
-			key_prefix it:
-			budget 100ms
-			dial_timeout 10s
-			read_timeout 10s
-			write_timeout 10s
-			breaker_threshold 3
-			breaker_cooldown 500ms
-		}
-	}
-}
-
-https://localhost:%d {
-	tls %s %s {
-		client_auth {
-			mode require_and_verify
-			trust_pool file %s
-		}
-	}
-	respond "%s"
-}
-`, srv.Addr, n.Port(), files.ServerCert, files.ServerKey, files.CA, n.Name)
-	}, harness.WithEnv("TLS_RESUME_KEK="+base64.StdEncoding.EncodeToString(kek)))
+	c := fleet{
+		poll: "1s",
+		store: []string{
+			"key_prefix it:", "budget 100ms",
+			"dial_timeout 10s", "read_timeout 10s", "write_timeout 10s",
+			"breaker_threshold 3", "breaker_cooldown 500ms",
+		},
+		site: mtlsNameSite(files),
+	}.start(t, srv)
 	a, b := c.Node(0).Addr(), c.Node(1).Addr()
 	ctx := context.Background()
 
