@@ -382,6 +382,7 @@ func (n *Node) Reload() error {
 		_, _ = b.ReadFrom(resp.Body)
 		return fmt.Errorf("harness: reloading %s: %s: %s", n.Name, resp.Status, strings.TrimSpace(b.String()))
 	}
+	waitReloadSettled(n.PID(), 5*time.Second)
 	return nil
 }
 

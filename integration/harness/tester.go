@@ -115,6 +115,9 @@ func (tc *Tester) InitServer(config, adapter string) {
 	if tc.t.Failed() {
 		tc.t.FailNow()
 	}
+	// A reload leaves the old servers' sockets open for a moment; see
+	// waitReloadSettled.
+	waitReloadSettled(os.Getpid(), 5*time.Second)
 }
 
 // Complete returns config as InitServer would load it.

@@ -9,6 +9,7 @@ package testredis
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -29,6 +30,8 @@ type Server struct {
 	Dir  string // working directory holding its log
 
 	args []string
+	// tls, when set, is how Ping reaches a server that speaks only TLS.
+	tls  *tls.Config
 	cmd  *exec.Cmd
 	done chan struct{}
 }
@@ -49,6 +52,45 @@ func Binary() (string, error) {
 // Start launches redis-server on a free port. Extra arguments are passed on
 // the command line (for example "--requirepass", "secret").
 func Start(extraArgs ...string) (*Server, error) {
+	return startOn(func(port int) []string { return []string{"--port", strconv.Itoa(port)} }, nil, extraArgs)
+}
+
+// TLSFiles are the PEM files of a TLS-only server: its certificate chain and
+// key, and the CA that client certificates must chain to.
+type TLSFiles struct {
+	Cert, Key, ClientCA string
+}
+
+// StartTLS launches redis-server that listens only for TLS on a free port
+// (its plain-TCP port is off) and requires a client certificate from
+// files.ClientCA. client is the configuration Ping uses to reach it.
+func StartTLS(files TLSFiles, client *tls.Config, extraArgs ...string) (*Server, error) {
+	return startOn(func(port int) []string {
+		return []string{
+			"--port", "0",
+			"--tls-port", strconv.Itoa(port),
+			"--tls-cert-file", files.Cert,
+			"--tls-key-file", files.Key,
+			"--tls-ca-cert-file", files.ClientCA,
+			"--tls-auth-clients", "yes",
+		}
+	}, client, extraArgs)
+}
+
+// MustTLS is StartTLS for a test, stopped when the test ends.
+func MustTLS(t testing.TB, files TLSFiles, client *tls.Config, extraArgs ...string) *Server {
+	t.Helper()
+	s, err := StartTLS(files, client, extraArgs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// startOn starts a server on a free port; listen returns the arguments that
+// make it listen there.
+func startOn(listen func(port int) []string, client *tls.Config, extraArgs []string) (*Server, error) {
 	dir, err := os.MkdirTemp("", "testredis-")
 	if err != nil {
 		return nil, err
@@ -59,15 +101,15 @@ func Start(extraArgs ...string) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, Dir: dir}
-		s.args = append([]string{
-			"--port", strconv.Itoa(port),
+		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, Dir: dir, tls: client}
+		s.args = append(listen(port), []string{
 			"--bind", "127.0.0.1",
 			"--save", "",
 			"--appendonly", "no",
 			"--dir", dir,
 			"--logfile", filepath.Join(dir, fmt.Sprintf("redis-%d.log", port)),
-		}, extraArgs...)
+		}...)
+		s.args = append(s.args, extraArgs...)
 		if lastErr = s.start(); lastErr == nil {
 			return s, nil
 		}
@@ -119,7 +161,13 @@ func (s *Server) start() error {
 // Ping sends PING over a fresh connection and expects +PONG (or an
 // authentication error, which still proves the server is up).
 func (s *Server) Ping() error {
-	c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+	var c net.Conn
+	var err error
+	if s.tls != nil {
+		c, err = tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", s.Addr, s.tls)
+	} else {
+		c, err = net.DialTimeout("tcp", s.Addr, time.Second)
+	}
 	if err != nil {
 		return err
 	}
