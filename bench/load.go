@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tlsresume/caddy-tlsresume/internal/tlsdial"
 )
 
 // A load run opens connections from concurrent workers. Each connection is
@@ -138,21 +140,13 @@ type connection struct {
 func connectOnce(ctx context.Context, addr string, cfg *tls.Config) (connection, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", addr)
+	conn, took, err := tlsdial.Dial(ctx, addr, cfg)
 	if err != nil {
 		return connection{}, err
 	}
-	defer raw.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = raw.SetDeadline(dl)
-	}
-	conn := tls.Client(raw, cfg)
-	start := time.Now()
-	if err := conn.HandshakeContext(ctx); err != nil {
-		return connection{}, fmt.Errorf("handshake: %w", err)
-	}
-	c := connection{handshake: time.Since(start), resumed: conn.ConnectionState().DidResume}
+	// No close_notify: every server sees the same TCP close.
+	defer conn.NetConn().Close()
+	c := connection{handshake: took, resumed: conn.ConnectionState().DidResume}
 	if _, err := io.WriteString(conn, request); err != nil {
 		return c, fmt.Errorf("request: %w", err)
 	}

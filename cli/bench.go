@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tlsresume/caddy-tlsresume/internal/tlsdial"
 )
 
 func init() {
@@ -236,21 +237,10 @@ func benchMode(ctx context.Context, progress io.Writer, o benchOptions, mode str
 func benchHandshake(ctx context.Context, addr string, cfg *tls.Config, timeout time.Duration) (time.Duration, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", addr)
+	conn, elapsed, err := tlsdial.Dial(ctx, addr, cfg)
 	if err != nil {
 		return 0, false, err
 	}
-	defer raw.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = raw.SetDeadline(dl)
-	}
-	conn := tls.Client(raw, cfg)
-	start := time.Now()
-	if err := conn.HandshakeContext(ctx); err != nil {
-		return 0, false, err
-	}
-	elapsed := time.Since(start)
 	resumed := conn.ConnectionState().DidResume
 	_ = conn.Close()
 	return elapsed, resumed, nil

@@ -16,6 +16,8 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 	"github.com/spf13/cobra"
+
+	"github.com/tlsresume/caddy-tlsresume/internal/tlsdial"
 )
 
 func init() {
@@ -203,21 +205,12 @@ func runProbe(ctx context.Context, w io.Writer, o probeOptions) error {
 // probeTCP makes one TLS connection, sends HEAD / and reads the response
 // (which also takes in any TLS 1.3 session ticket).
 func probeTCP(ctx context.Context, addr string, cfg *tls.Config) (probeResult, error) {
-	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", addr)
+	conn, took, err := tlsdial.Dial(ctx, addr, cfg)
 	if err != nil {
 		return probeResult{}, err
 	}
-	defer raw.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = raw.SetDeadline(dl)
-	}
-	conn := tls.Client(raw, cfg)
-	start := time.Now()
-	if err := conn.HandshakeContext(ctx); err != nil {
-		return probeResult{}, fmt.Errorf("TLS handshake: %w", err)
-	}
-	res := probeResult{handshake: time.Since(start)}
+	defer conn.NetConn().Close()
+	res := probeResult{handshake: took}
 	req, err := http.NewRequestWithContext(ctx, http.MethodHead, "https://"+hostPort(cfg.ServerName, addr)+"/", nil)
 	if err != nil {
 		return res, err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tlsresume/caddy-tlsresume/internal/pki"
+	"github.com/tlsresume/caddy-tlsresume/internal/tlsdial"
 )
 
 // ClientConfig returns a TLS client configuration that trusts set's root,
@@ -55,7 +56,7 @@ func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFun
 func Handshake(ctx context.Context, addr string, cfg *tls.Config) (tls.ConnectionState, error) {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
-	conn, err := dialTLS(ctx, addr, cfg)
+	conn, _, err := tlsdial.Dial(ctx, addr, cfg)
 	if err != nil {
 		return tls.ConnectionState{}, err
 	}
@@ -71,23 +72,6 @@ func Handshake(ctx context.Context, addr string, cfg *tls.Config) (tls.Connectio
 		return state, fmt.Errorf("reading from %s after the handshake: %w", addr, err)
 	}
 	return state, nil
-}
-
-func dialTLS(ctx context.Context, addr string, cfg *tls.Config) (*tls.Conn, error) {
-	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = raw.SetDeadline(dl)
-	}
-	conn := tls.Client(raw, cfg)
-	if err := conn.HandshakeContext(ctx); err != nil {
-		raw.Close()
-		return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
-	}
-	return conn, nil
 }
 
 // Response is what Get returns.
@@ -115,7 +99,7 @@ func Do(ctx context.Context, addr string, cfg *tls.Config, method, path string, 
 	c := cfg.Clone()
 	c.NextProtos = []string{"http/1.1"}
 	// Clone shares the session cache, which is what callers want.
-	conn, err := dialTLS(ctx, addr, c)
+	conn, _, err := tlsdial.Dial(ctx, addr, c)
 	if err != nil {
 		return nil, err
 	}
