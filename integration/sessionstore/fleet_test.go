@@ -1,11 +1,14 @@
 package sessionstore
 
 import (
+	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tlsresume/caddy-tlsresume/integration/harness"
 	"github.com/tlsresume/caddy-tlsresume/internal/pki"
@@ -65,5 +68,33 @@ https://localhost:%d {
 	respond "%s"
 }
 `, n.Port(), files.ServerCert, files.ServerKey, files.CA, n.Name), "\n")
+	}
+}
+
+// awaitCrossResume handshakes with node A, then node B, until B resumes A's
+// session with a 33-byte store handle as the ticket: both nodes must have
+// loaded the shared ring and reached Redis first. It fails the test with the
+// nodes' logs (and extra, e.g. redis-server's) once within has passed.
+func awaitCrossResume(t *testing.T, c *harness.Cluster, cfg *tls.Config, rec *recorder, within time.Duration, extra ...string) {
+	t.Helper()
+	ctx := context.Background()
+	a, b := c.Node(0).Addr(), c.Node(1).Addr()
+	deadline := time.Now().Add(within)
+	for {
+		if _, err := harness.Handshake(ctx, a, cfg); err != nil {
+			t.Fatal(err)
+		}
+		cs, err := harness.Handshake(ctx, b, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cs.DidResume && len(rec.last) == 33 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node B never resumed node A's session through Redis within %v (last ticket %d bytes)\nA:\n%s\nB:\n%s\n%s",
+				within, len(rec.last), c.Node(0).LogTail(20), c.Node(1).LogTail(20), strings.Join(extra, "\n"))
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -47,25 +47,7 @@ func TestTwoNodesShareRedisSessions(t *testing.T) {
 	rec := &recorder{ClientSessionCache: tls.NewLRUClientSessionCache(8)}
 	cfg := harness.ClientConfig(set, set.ClientA, "localhost")
 	cfg.ClientSessionCache = rec
-	// Both nodes must have loaded the shared ring before B can open A's
-	// sessions; retry the pair until they do.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := harness.Handshake(ctx, a, cfg); err != nil {
-			t.Fatal(err)
-		}
-		cs, err := harness.Handshake(ctx, b, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cs.DidResume {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node B never resumed node A's session\nA:\n%s\nB:\n%s", c.Node(0).LogTail(20), c.Node(1).LogTail(20))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	awaitCrossResume(t, c, cfg, rec, 20*time.Second)
 	if len(rec.last) != 33 || rec.last[0] != 2 {
 		t.Fatalf("client ticket is %d bytes (version %d), want a 33-byte store handle", len(rec.last), rec.last[0])
 	}
@@ -108,22 +90,7 @@ func TestTwoNodesShareRedisSessions(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			if _, err := harness.Handshake(ctx, a, cfg); err != nil {
-				t.Fatal(err)
-			}
-			cs, err := harness.Handshake(ctx, b, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if cs.DidResume && len(rec.last) == 33 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("after %s: resumption through Redis did not return", fault)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		// Resumption through Redis returns.
+		awaitCrossResume(t, c, cfg, rec, 15*time.Second, "after "+fault)
 	}
 }
