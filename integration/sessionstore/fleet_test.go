@@ -73,9 +73,10 @@ https://localhost:%d {
 
 // awaitCrossResume handshakes with node A, then node B, until B resumes A's
 // session with a 33-byte store handle as the ticket: both nodes must have
-// loaded the shared ring and reached Redis first. It fails the test with the
-// nodes' logs (and extra, e.g. redis-server's) once within has passed.
-func awaitCrossResume(t *testing.T, c *harness.Cluster, cfg *tls.Config, rec *recorder, within time.Duration, extra ...string) {
+// loaded the shared ring and reached Redis first. Once within has passed it
+// fails the test, naming when (e.g. "after kill") and showing the nodes'
+// logs and, if redisLog is not nil, redis-server's, read at that moment.
+func awaitCrossResume(t *testing.T, c *harness.Cluster, cfg *tls.Config, rec *recorder, within time.Duration, when string, redisLog func() string) {
 	t.Helper()
 	ctx := context.Background()
 	a, b := c.Node(0).Addr(), c.Node(1).Addr()
@@ -92,8 +93,12 @@ func awaitCrossResume(t *testing.T, c *harness.Cluster, cfg *tls.Config, rec *re
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("node B never resumed node A's session through Redis within %v (last ticket %d bytes)\nA:\n%s\nB:\n%s\n%s",
-				within, len(rec.last), c.Node(0).LogTail(20), c.Node(1).LogTail(20), strings.Join(extra, "\n"))
+			var redis string
+			if redisLog != nil {
+				redis = "redis:\n" + redisLog()
+			}
+			t.Fatalf("%s: node B never resumed node A's session through Redis within %v (last ticket %d bytes)\nA:\n%s\nB:\n%s\n%s",
+				when, within, len(rec.last), c.Node(0).LogTail(20), c.Node(1).LogTail(20), redis)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

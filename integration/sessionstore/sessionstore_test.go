@@ -47,7 +47,7 @@ func TestTwoNodesShareRedisSessions(t *testing.T) {
 	rec := &recorder{ClientSessionCache: tls.NewLRUClientSessionCache(8)}
 	cfg := harness.ClientConfig(set, set.ClientA, "localhost")
 	cfg.ClientSessionCache = rec
-	awaitCrossResume(t, c, cfg, rec, 20*time.Second)
+	awaitCrossResume(t, c, cfg, rec, 20*time.Second, "at start", srv.LogTail)
 	if len(rec.last) != 33 || rec.last[0] != 2 {
 		t.Fatalf("client ticket is %d bytes (version %d), want a 33-byte store handle", len(rec.last), rec.last[0])
 	}
@@ -91,6 +91,6 @@ func TestTwoNodesShareRedisSessions(t *testing.T) {
 			}
 		}
 		// Resumption through Redis returns.
-		awaitCrossResume(t, c, cfg, rec, 15*time.Second, "after "+fault)
+		awaitCrossResume(t, c, cfg, rec, 15*time.Second, "after "+fault, srv.LogTail)
 	}
 }

@@ -36,7 +36,7 @@ func TestTwoNodesShareSessionsOverTLSRedis(t *testing.T) {
 	rec := &recorder{ClientSessionCache: tls.NewLRUClientSessionCache(8)}
 	cfg := harness.ClientConfig(set, set.ClientA, "localhost")
 	cfg.ClientSessionCache = rec
-	awaitCrossResume(t, c, cfg, rec, 20*time.Second, "redis:", srv.LogTail())
+	awaitCrossResume(t, c, cfg, rec, 20*time.Second, "at start", srv.LogTail)
 	if cs, err := harness.Handshake(ctx, a, cfg); err != nil || !cs.DidResume || len(rec.last) != 33 {
 		t.Fatalf("node A did not resume node B's session through TLS Redis: %v", err)
 	}
