@@ -33,7 +33,7 @@ func TestRunEndToEnd(t *testing.T) {
 	err := run(ctx, []string{
 		"-rounds", "2", "-duration", "400ms", "-latency-duration", "150ms", "-concurrency", "4",
 		"-chains", "ecdsa", "-tls", "1.3,1.2",
-		"-fleet-duration", "7s", "-fleet-rotation", "3s", "-fleet-concurrency", "2",
+		"-fleet-duration", "10s", "-fleet-rotation", "3s", "-fleet-concurrency", "2",
 		"-out", out, "-chart", chart, "-json", jsonOut,
 	}, &stdout, &stderr)
 	if err != nil {
@@ -92,6 +92,8 @@ func TestRunEndToEnd(t *testing.T) {
 	if len(rates) != 3 {
 		t.Fatalf("%d fleet results, want 3", len(rates))
 	}
+	// 10s spans three 3s rotations; a node counts one when it next wakes,
+	// which a loaded 2-core machine can delay, so at least two must show.
 	p := rates["plugin"]
 	if p.Rotations < 2 || p.rate() < fleetTarget || p.Connections < 100 {
 		t.Errorf("plugin fleet: %.3f%% of %d resumed over %d rotations; want ≥ 99.9%% over ≥ 2", 100*p.rate(), p.Connections, p.Rotations)
