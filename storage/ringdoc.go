@@ -56,6 +56,29 @@ type DeniedCert struct {
 	Serial       string    `json:"serial,omitempty"`
 	Added        time.Time `json:"added"`
 	Reason       string    `json:"reason,omitempty"`
+	// NotAfter is when the certificate expires, when it is known: the
+	// entry is dropped then (an expired certificate is refused anyway).
+	// Without it the entry is kept for DenyRetention after Added.
+	NotAfter time.Time `json:"not_after,omitzero"`
+}
+
+// DenyRetention is how long a deny-list entry whose certificate's expiry is
+// unknown (revoked by fingerprint or by issuer and serial, without
+// not_after) is kept: longer than the 398 days public CAs may issue for,
+// and than the year most private client CAs use.
+const DenyRetention = 400 * 24 * time.Hour
+
+// Ends returns when the entry may be dropped from the deny list.
+func (d DeniedCert) Ends() time.Time {
+	if !d.NotAfter.IsZero() {
+		return d.NotAfter
+	}
+	return d.Added.Add(DenyRetention)
+}
+
+// SameCertificate reports whether d and o name the same certificate.
+func (d DeniedCert) SameCertificate(o DeniedCert) bool {
+	return d.SHA256 == o.SHA256 && d.IssuerSHA256 == o.IssuerSHA256 && d.Serial == o.Serial
 }
 
 // KEKSize is the size of a key-encryption key in bytes.

@@ -101,7 +101,9 @@ func TestRingStoreUpdate(t *testing.T) {
 		if cur != nil {
 			t.Fatal("cur should be nil")
 		}
-		return sampleDoc(), nil
+		d := sampleDoc()
+		d.Version = 0
+		return d, nil
 	})
 	if err != nil || doc.Version != 1 {
 		t.Fatalf("first write: %v %+v", err, doc)
@@ -136,6 +138,20 @@ func TestRingStoreUpdate(t *testing.T) {
 	data, _ := rs.Load(ctx)
 	if PeekKEKID(data) != k2.ID() {
 		t.Fatal("not re-sealed under the new KEK")
+	}
+	// Versions only grow: a document written back over an older one (by a
+	// node that holds a newer ring) keeps its higher version.
+	doc, err = rs.Update(ctx, []*KEK{k2}, now, func(cur *RingDocument) (*RingDocument, error) {
+		d := cur.Clone()
+		d.Version = 10
+		return d, nil
+	})
+	if err != nil || doc.Version != 11 {
+		t.Fatalf("write-back above the stored version: %v %+v", err, doc)
+	}
+	doc, err = rs.Update(ctx, []*KEK{k2}, now, func(cur *RingDocument) (*RingDocument, error) { return cur.Clone(), nil })
+	if err != nil || doc.Version != 12 {
+		t.Fatalf("ordinary write after it: %v %+v", err, doc)
 	}
 	// Corruption is never overwritten either.
 	if err := st.Store(ctx, rs.Key(), []byte("{garbage")); err != nil {

@@ -50,6 +50,8 @@ type UpdateFunc func(cur *RingDocument) (*RingDocument, error)
 // opened with an older KEK is re-sealed under keks[0] even if fn changes
 // nothing (the KEK rollover).
 //
+// The document written gets a version above both cur's and next's.
+//
 // It returns the document storage holds afterwards.
 func (s RingStore) Update(ctx context.Context, keks []*KEK, now time.Time, fn UpdateFunc) (*RingDocument, error) {
 	if err := s.Storage.Lock(ctx, s.lockName()); err != nil {
@@ -89,11 +91,13 @@ func (s RingStore) Update(ctx context.Context, keks []*KEK, now time.Time, fn Up
 		}
 		next = cur.Clone()
 	}
+	// Versions only grow: a node writing back the ring it holds over an
+	// older or deleted document (see tlsresume's ring synchroniser) passes
+	// a next whose version already exceeds cur's.
 	if cur != nil {
-		next.Version = cur.Version + 1
-	} else {
-		next.Version = 1
+		next.Version = max(next.Version, cur.Version)
 	}
+	next.Version++
 	next.Updated = now
 	sealed, err := SealRing(next, keks[0], s.Name)
 	if err != nil {

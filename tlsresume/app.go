@@ -32,7 +32,10 @@ const (
 	maxPollInterval         = time.Minute
 	maxClockSkew            = time.Minute
 	// maxTicketLifetime is Go's own limit: it will not resume older sessions.
-	maxTicketLifetime = 7 * 24 * time.Hour
+	maxTicketLifetime   = 7 * 24 * time.Hour
+	maxRotationInterval = 7 * 24 * time.Hour
+	maxConfiguredPoll   = time.Hour
+	maxConfiguredSkew   = time.Hour
 )
 
 // App is the tls_resume app: it takes over TLS session tickets for the
@@ -50,8 +53,10 @@ type App struct {
 	// keygen`. Placeholders such as `{env.TLS_RESUME_KEK}` or
 	// `{file./etc/caddy/kek}` are resolved. Every node of a fleet needs the
 	// same KEK. Default: a KEK generated once into Caddy's data directory
-	// (mode 0600), which suits a single node only.
-	KEK string `json:"kek,omitempty"`
+	// (mode 0600), which suits a single node only. Only a missing kek
+	// means that: an empty value, literal or from a placeholder that
+	// resolves to nothing, is an error.
+	KEK *string `json:"kek,omitempty"`
 
 	// Older KEKs that may still open the ring, for rolling a KEK over
 	// without losing resumption: the ring is re-sealed under `kek` as soon
@@ -59,22 +64,39 @@ type App struct {
 	KEKPrevious []string `json:"kek_previous,omitempty"`
 
 	// How long each ticket key seals new tickets before the next one takes
-	// over. Default: 12h.
+	// over; at most 7 days, so that a leaked key exposes a bounded
+	// window of sessions. Default: 12h.
 	RotationInterval caddy.Duration `json:"rotation_interval,omitempty"`
 
-	// How long after issuance a ticket may resume a session. Go and
-	// clients would keep tickets for 7 days; shorter lifetimes limit how
-	// long a client can be linked across connections. Default: 30m.
+	// How long a session may resume after the client's last full
+	// handshake, that is after it last proved possession of its
+	// certificate's key. Resuming does not extend it: tickets issued on
+	// resumed connections keep the time of the full handshake, on every
+	// node and through the session store. Go and clients would keep
+	// tickets for 7 days; shorter lifetimes limit how long a client can
+	// be linked across connections. From 1s to 7 days. Default: 30m.
 	TicketLifetime caddy.Duration `json:"ticket_lifetime,omitempty"`
 
-	// How often each node re-reads the ring from storage. Default: a tenth
-	// of the rotation interval, at most 1m.
+	// How often each node re-reads the ring from storage; at most 1h.
+	// Default: a tenth of the rotation interval, at most 1m.
 	PollInterval caddy.Duration `json:"poll_interval,omitempty"`
 
-	// The largest clock difference tolerated between nodes. Keys are
-	// published at least two poll intervals plus this before they seal.
-	// Default: a tenth of the rotation interval, at most 1m.
+	// The largest clock difference tolerated between nodes; at most 1h.
+	// Keys are published at least two poll intervals plus this before
+	// they seal. Default: a tenth of the rotation interval, at most 1m.
 	MaxClockSkew caddy.Duration `json:"max_clock_skew,omitempty"`
+
+	// Which session tickets may carry TLS early data (0-RTT, which
+	// Caddy's HTTP/3 listener accepts). Early data can be replayed by
+	// anyone who captured it, so by default (`once`) only tickets that a
+	// session store makes single-use carry it: each stored session gets
+	// 0-RTT at most once across the store (a node for `memory`, the
+	// fleet for `redis`), and stateless tickets get none. `replayable`
+	// lets stateless tickets carry 0-RTT too: then one ticket can be
+	// replayed as early data any number of times until it expires, so
+	// every request a client may send in 0-RTT must be safe to repeat
+	// (see early_data_guard). `off` gives no ticket 0-RTT.
+	EarlyData string `json:"early_data,omitempty"`
 
 	// Names of the HTTP servers (keys of the http app's `servers`) whose
 	// TLS connection policies this app manages. Default: every server.
@@ -99,8 +121,12 @@ type App struct {
 	// tickets).
 	SessionStoreRaw json.RawMessage `json:"session_store,omitempty" caddy:"namespace=tls_resume.session_stores inline_key=module"`
 
-	sessions *sessions
-	storage  certmagic.Storage
+	sessions  *sessions
+	earlyData earlyDataMode
+	storage   certmagic.Storage
+	// localDir holds the node-local copy of the ring; Caddy's data
+	// directory unless a test sets it.
+	localDir string
 	keks     []*storage.KEK
 	sched    Schedule
 	poll     time.Duration
@@ -135,8 +161,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 
-	if a.KEK != "" {
-		kek, err := parseKEK("kek", a.KEK)
+	if a.KEK != nil {
+		if *a.KEK == "" {
+			return errors.New(`kek: empty value; give the base64 key-encryption key or a placeholder such as {env.TLS_RESUME_KEK}, or remove the option to use a node-local key (single node only)`)
+		}
+		kek, err := parseKEK("kek", *a.KEK)
 		if err != nil {
 			return err
 		}
@@ -201,6 +230,8 @@ func (a *App) applyDefaults() error {
 	switch {
 	case interval < 0:
 		return fmt.Errorf("rotation_interval: must be positive, got %s", interval)
+	case interval > maxRotationInterval:
+		return fmt.Errorf("rotation_interval: %s exceeds 7 days: one ticket key would protect every session of that period, and a leaked key would expose them all", interval)
 	case lifetime < 0:
 		return fmt.Errorf("ticket_lifetime: must be positive, got %s", lifetime)
 	case lifetime > maxTicketLifetime:
@@ -213,13 +244,22 @@ func (a *App) applyDefaults() error {
 		a.poll = min(interval/10, maxPollInterval)
 	} else if a.poll < 0 {
 		return fmt.Errorf("poll_interval: must be positive, got %s", a.poll)
+	} else if a.poll > maxConfiguredPoll {
+		return fmt.Errorf("poll_interval: %s exceeds 1h: a node would learn rotations and revocations that late", a.poll)
 	}
 	skew := time.Duration(a.MaxClockSkew)
 	if skew == 0 {
 		skew = min(interval/10, maxClockSkew)
 	} else if skew < 0 {
 		return fmt.Errorf("max_clock_skew: must be positive, got %s", skew)
+	} else if skew > maxConfiguredSkew {
+		return fmt.Errorf("max_clock_skew: %s exceeds 1h: synchronise the nodes' clocks (NTP) instead", skew)
 	}
+	mode, err := parseEarlyDataMode(a.EarlyData)
+	if err != nil {
+		return err
+	}
+	a.earlyData = mode
 	a.sched = Schedule{Interval: interval, Lifetime: lifetime, Lead: 2*a.poll + skew}
 	if err := a.sched.validate(); err != nil {
 		return fmt.Errorf("rotation_interval %s, poll_interval %s, max_clock_skew %s: %v", interval, a.poll, skew, err)
@@ -278,7 +318,11 @@ func (a *App) bindServers(ctx caddy.Context) error {
 			if pol == nil || pol.TLSConfig == nil || pol.Drop {
 				continue
 			}
-			b := bindPolicy(pol, name, a.rings, lifetime, a.ResumeAcrossHosts)
+			b := bindPolicy(pol, name, a.rings, bindOptions{
+				lifetime:    lifetime,
+				acrossHosts: a.ResumeAcrossHosts,
+				earlyData:   a.earlyData,
+			})
 			b.sessions = a.sessions
 			a.bindings = append(a.bindings, b)
 		}
@@ -289,6 +333,7 @@ func (a *App) bindServers(ctx caddy.Context) error {
 		zap.Duration("rotation_interval", a.sched.Interval),
 		zap.Duration("ticket_lifetime", a.sched.Lifetime),
 		zap.Bool("resume_across_hosts", a.ResumeAcrossHosts),
+		zap.String("early_data", earlyDataNames[a.earlyData]),
 		zap.Bool("session_store", a.sessions != nil))
 	return nil
 }
@@ -319,6 +364,14 @@ func (a *App) Start() error {
 		rings:     a.rings,
 		opTimeout: 10 * time.Second,
 	}
+	localDir := a.localDir
+	if localDir == "" {
+		localDir = caddy.AppDataDir()
+	}
+	a.sync.local = newLocalRing(localDir, a.RingName, a.storage)
+	// Start from the ring this node last held, so that damaged shared
+	// storage can neither lift a revocation nor roll the ring back.
+	a.sync.loadLocal()
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	// One synchronous attempt so that a healthy node resumes from its first

@@ -112,7 +112,7 @@ func benchServerConfig(b *testing.B, set *pki.Set, v uint16, plugin bool) *tls.C
 			TLSConfig:            cfg,
 			ClientAuthentication: &caddytls.ClientAuthentication{Mode: "require_and_verify"},
 		}
-		pb := bindPolicy(pol, "bench", holder, 10*time.Minute, false)
+		pb := bindPolicy(pol, "bench", holder, bindOptions{lifetime: 10 * time.Minute})
 		pb.now = func() time.Time { return t0.Add(time.Minute) }
 	}
 	return cfg

@@ -18,6 +18,7 @@ import (
 //		max_clock_skew      <duration>
 //		servers             <server names...>
 //		resume_across_hosts
+//		early_data          once|replayable|off
 //		ring_name           <name>
 //		storage             <module> {
 //			...
@@ -42,8 +43,22 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		seen[opt] = true
 		switch opt {
 		case "kek":
-			if !d.AllArgs(&a.KEK) {
+			var kek string
+			if !d.AllArgs(&kek) {
 				return d.Errf("tls_resume: kek takes exactly one value")
+			}
+			if kek == "" {
+				// Also what an unset {$VAR} leaves: silently using a
+				// node-local key instead would split a fleet.
+				return d.Errf("tls_resume: kek: empty value; give the base64 key or a placeholder such as {env.TLS_RESUME_KEK}, or remove the option for a node-local key")
+			}
+			a.KEK = &kek
+		case "early_data":
+			if !d.AllArgs(&a.EarlyData) {
+				return d.Errf("tls_resume: early_data takes exactly one value: %s, %s or %s", EarlyDataOnce, EarlyDataReplayable, EarlyDataOff)
+			}
+			if _, err := parseEarlyDataMode(a.EarlyData); err != nil {
+				return d.Errf("tls_resume: %v", err)
 			}
 		case "kek_previous":
 			args := d.RemainingArgs()
@@ -62,6 +77,9 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			if dur <= 0 {
 				return d.Errf("tls_resume: %s: must be positive, got %q", opt, val)
+			}
+			if opt == "rotation_interval" && dur > maxRotationInterval {
+				return d.Errf("tls_resume: rotation_interval: %q exceeds 7 days: one ticket key would protect every session of that period, and a leaked key would expose them all", val)
 			}
 			switch opt {
 			case "rotation_interval":

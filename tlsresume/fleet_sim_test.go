@@ -111,7 +111,7 @@ func TestFleetSimulation(t *testing.T) {
 		}
 		k := r.sealingKey(fn.sync.now())
 		sealers[k.id] = true
-		tk, err := b.sealTicket(k, fn.sync.now(), "api.example.com", []byte("state"))
+		tk, err := b.sealTicket(k, fn.sync.now(), fn.sync.now(), "api.example.com", []byte("state"))
 		if err != nil {
 			t.Fatal(err)
 		}

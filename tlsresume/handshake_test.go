@@ -57,7 +57,7 @@ func newTestServer(t testing.TB, set *pki.Set, maxVersion uint16, ring *ring, se
 		TLSConfig:            cfg,
 		ClientAuthentication: &caddytls.ClientAuthentication{Mode: "require_and_verify"},
 	}
-	ts.binding = bindPolicy(pol, "test", ts.rings, 10*time.Minute, false)
+	ts.binding = bindPolicy(pol, "test", ts.rings, bindOptions{lifetime: 10 * time.Minute})
 	ts.binding.now = func() time.Time { return t0.Add(time.Minute) }
 	for _, f := range setup {
 		f(ts.binding)

@@ -35,7 +35,8 @@ type ringKey struct {
 	aead   cipher.AEAD
 }
 
-// newRing builds a snapshot from doc under sched.
+// newRing builds a snapshot from doc under sched. doc's revocations must
+// already include every one this node has seen (see mergeRevocations).
 func newRing(doc *storage.RingDocument, sched Schedule) (*ring, error) {
 	r := &ring{version: doc.Version, keys: make([]ringKey, 0, len(doc.Keys))}
 	for i, k := range doc.Keys {
@@ -100,10 +101,15 @@ func (r *ring) key(id uint32) *ringKey {
 	return nil
 }
 
+// hasDenials reports whether the deny list has any entry.
+func (r *ring) hasDenials() bool {
+	return r.deniedLeaves != nil || r.deniedIssuerSerial != nil
+}
+
 // denies reports whether the leaf certificate is on the fleet's deny list.
 // With an empty deny list it costs nothing.
 func (r *ring) denies(leaf *x509.Certificate) bool {
-	if r.deniedLeaves == nil && r.deniedIssuerSerial == nil {
+	if !r.hasDenials() {
 		return false
 	}
 	if r.deniedLeaves != nil {

@@ -3,11 +3,13 @@ package tlsresume
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/tlsresume/caddy-tlsresume/internal/metrics"
@@ -23,6 +25,15 @@ func (h *ringHolder) store(r *ring) { h.p.Store(r) }
 // ringSync keeps this node's snapshot in step with the ring in storage: it
 // polls, rotates when the schedule says so (one node does it, under the
 // storage lock), and retries storage failures with backoff forever.
+//
+// What it holds only moves forward. A stored document it cannot
+// authenticate (corrupted, or sealed under another KEK) is neither used nor
+// overwritten, and the node keeps serving the ring it holds. A deleted
+// document, or an authentic one older than the one held (a replayed copy),
+// is replaced by the held ring, written back with a higher version rather
+// than a new ring minted. Every document read or written gets the
+// revocations the node holds (revocations.go), and the held ring survives
+// restarts in a local copy (localring.go).
 type ringSync struct {
 	store  storage.RingStore
 	keks   []*storage.KEK // keks[0] seals; all open
@@ -32,6 +43,8 @@ type ringSync struct {
 	now    func() time.Time
 	logger *zap.Logger
 	rings  *ringHolder
+	// local, when set, keeps the held ring across restarts.
+	local *localRing
 
 	// opTimeout bounds one storage round trip.
 	opTimeout time.Duration
@@ -43,6 +56,10 @@ type ringSync struct {
 	lastErrAt  time.Time
 	failures   int
 	lastSynced time.Time
+	// anomaly is the last problem found in storage and repaired (a
+	// deleted or rolled-back document), reported once per occurrence.
+	anomaly   string
+	anomalyAt time.Time
 }
 
 const (
@@ -80,6 +97,30 @@ func (s *ringSync) run(ctx context.Context) {
 	}
 }
 
+// loadLocal installs the node's last-known-good ring, if it has one, so
+// that it serves (and enforces the revocations) from its first handshake,
+// whatever shared storage holds.
+func (s *ringSync) loadLocal() {
+	if s.local == nil {
+		return
+	}
+	doc, err := s.local.load(s.keks)
+	switch {
+	case errors.Is(err, storage.ErrNoRing):
+		return
+	case err != nil:
+		// For example a KEK change without kek_previous: the copy is
+		// unusable, and the node starts without history.
+		s.logger.Warn("ignoring this node's last-known ring copy",
+			zap.String("path", s.local.path), zap.Error(err))
+		return
+	}
+	if err := s.install(doc); err != nil {
+		s.logger.Warn("ignoring this node's last-known ring copy",
+			zap.String("path", s.local.path), zap.Error(err))
+	}
+}
+
 // step loads the ring, rotates it if the schedule says so, and installs
 // the result. Errors are logged once per failure streak and counted.
 func (s *ringSync) step(ctx context.Context) error {
@@ -93,26 +134,43 @@ func (s *ringSync) sync(ctx context.Context) error {
 	defer cancel()
 
 	now := s.now()
+	held := s.heldVersion()
 	data, err := s.store.Load(ctx)
 	var doc *storage.RingDocument
 	switch {
+	case errors.Is(err, storage.ErrNoRing) && held > 0:
+		// Deleted under us: write back what we hold, never a new ring
+		// (a new ring would have no revocations).
+		ringLoads[ringLoadDeleted].Inc()
+		s.reportAnomaly(fmt.Sprintf("ring document missing from storage; writing back version %d held by this node", held))
+		return s.update(ctx, nil)
 	case errors.Is(err, storage.ErrNoRing):
-		metrics.StoreOperations.WithLabelValues("ring_load", "miss").Inc()
+		ringLoads[ringLoadMiss].Inc()
 	case err != nil:
-		metrics.StoreOperations.WithLabelValues("ring_load", "error").Inc()
+		ringLoads[ringLoadError].Inc()
 		return &ringError{op: "loading", err: err}
 	default:
-		metrics.StoreOperations.WithLabelValues("ring_load", "ok").Inc()
 		var idx int
 		doc, idx, err = storage.OpenRing(data, s.keks, s.store.Name)
 		if err != nil {
-			// Never use or overwrite a ring we cannot authenticate.
-			s.rings.store(nil)
-			return &ringError{op: "opening", err: err, kekID: s.keks[0].ID(), docKEKID: storage.PeekKEKID(data)}
+			// Never use or overwrite a ring we cannot authenticate; keep
+			// serving the one we hold.
+			ringLoads[ringLoadUnauthentic].Inc()
+			return &ringError{op: "opening", err: err, kekID: s.keks[0].ID(), docKEKID: storage.PeekKEKID(data), held: held}
 		}
-		if idx > 0 {
-			// Opened with an older KEK: re-seal under the current one.
-			return s.update(ctx, func(cur *storage.RingDocument) (*storage.RingDocument, error) { return nil, nil })
+		ringLoads[ringLoadOK].Inc()
+		if doc.Version < held {
+			ringLoads[ringLoadRollback].Inc()
+			s.reportAnomaly(fmt.Sprintf("ring document in storage is version %d, older than version %d held by this node (a replayed copy?); writing back the held ring", doc.Version, held))
+			doc.Zero()
+			return s.update(ctx, nil)
+		}
+		if idx > 0 || !s.holdsRevocationsOf(doc) {
+			// Opened with an older KEK (re-seal under the current one), or
+			// missing revocations we hold (written by a node without our
+			// history): write the merge.
+			doc.Zero()
+			return s.update(ctx, nil)
 		}
 	}
 
@@ -128,20 +186,99 @@ func (s *ringSync) sync(ctx context.Context) error {
 }
 
 // update changes the ring under the storage lock and installs the result.
+// fn sees the document to build on: the stored one, or the ring this node
+// holds when storage has none or an older one. Whatever is written also
+// carries every revocation the node holds. A nil fn changes nothing but
+// that (and re-seals a ring opened with an older KEK).
 func (s *ringSync) update(ctx context.Context, fn storage.UpdateFunc) error {
-	doc, err := s.store.Update(ctx, s.keks, s.now(), fn)
+	held := s.heldCopy()
+	if held != nil {
+		defer held.Zero()
+	}
+	doc, err := s.store.Update(ctx, s.keks, s.now(), func(cur *storage.RingDocument) (*storage.RingDocument, error) {
+		now := s.now()
+		base, writeBack := cur, false
+		if held != nil && (cur == nil || cur.Version < held.Version) {
+			base, writeBack = held, true
+		}
+		var next *storage.RingDocument
+		if fn != nil {
+			var err error
+			if next, err = fn(base); err != nil {
+				return nil, err
+			}
+		}
+		if next == nil {
+			switch {
+			case writeBack:
+				next = held.Clone()
+			case cur != nil && held != nil && !holdsRevocationsOf(cur, held, now):
+				next = cur.Clone()
+			default:
+				return nil, nil
+			}
+		}
+		if held != nil {
+			mergeRevocations(next, held, now)
+			// Above what storage holds and what we hold (Update adds 1).
+			next.Version = max(next.Version, held.Version)
+		}
+		pruneDenied(next, now)
+		return next, nil
+	})
 	if err != nil {
-		metrics.StoreOperations.WithLabelValues("ring_save", "error").Inc()
+		ringSaves[ringSaveError].Inc()
 		return &ringError{op: "updating", err: err, kekID: s.keks[0].ID()}
 	}
-	metrics.StoreOperations.WithLabelValues("ring_save", "ok").Inc()
+	ringSaves[ringSaveOK].Inc()
 	return s.install(doc)
 }
 
-// install makes doc the snapshot handshakes use, if it is newer.
+// heldVersion is the version of the ring this node holds (0: none).
+func (s *ringSync) heldVersion() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.doc == nil {
+		return 0
+	}
+	return s.doc.Version
+}
+
+// heldCopy returns a copy of the ring this node holds, or nil.
+func (s *ringSync) heldCopy() *storage.RingDocument {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.doc == nil {
+		return nil
+	}
+	return s.doc.Clone()
+}
+
+// holdsRevocationsOf reports whether doc has every revocation in force that
+// this node holds.
+func (s *ringSync) holdsRevocationsOf(doc *storage.RingDocument) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.doc == nil || holdsRevocationsOf(doc, s.doc, s.now())
+}
+
+// install makes doc the snapshot handshakes use, if it is newer than the
+// one held, with every revocation of the held one (so a newer document
+// written by a node without this node's history loses none). It keeps the
+// local copy in step.
 func (s *ringSync) install(doc *storage.RingDocument) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now()
+	if s.doc != nil && doc != s.doc {
+		if doc.Version < s.doc.Version {
+			doc.Zero() // never go back
+			s.observeActivation()
+			return nil
+		}
+		mergeRevocations(doc, s.doc, now)
+	}
+	pruneDenied(doc, now)
 	if s.doc != nil && doc.Version == s.doc.Version && s.rings.load() != nil {
 		if doc != s.doc {
 			doc.Zero() // a fresh copy of what we already hold
@@ -166,10 +303,38 @@ func (s *ringSync) install(doc *storage.RingDocument) error {
 			zap.String("ring", s.store.Name),
 			zap.Uint64("version", doc.Version),
 			zap.Int("keys", len(doc.Keys)),
+			zap.Int("denied_certificates", len(doc.Denied)),
 			zap.Uint64("rotations", doc.Rotations))
+		s.saveLocal(doc)
 	}
 	s.observeActivation()
 	return nil
+}
+
+// saveLocal writes the local copy; s.mu must be held. A failure is logged:
+// the node goes on serving, but would not remember this version across a
+// restart.
+func (s *ringSync) saveLocal(doc *storage.RingDocument) {
+	if s.local == nil {
+		return
+	}
+	if err := s.local.save(doc, s.keks[0]); err != nil {
+		s.logger.Error("could not save the last-known ring copy on local disk; after a restart this node would not know this ring version",
+			zap.String("path", s.local.path), zap.Uint64("version", doc.Version), zap.Error(err))
+	}
+}
+
+// reportAnomaly logs, once per distinct problem, something found wrong in
+// storage and being repaired.
+func (s *ringSync) reportAnomaly(msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if msg == s.anomaly {
+		return
+	}
+	s.anomaly, s.anomalyAt = msg, s.now()
+	s.logger.Error("ticket-key ring storage damaged: "+msg,
+		zap.String("ring", s.store.Name), zap.String("storage_key", s.store.Key()))
 }
 
 // observeActivation notices the sealing key changing by the schedule and
@@ -229,15 +394,23 @@ func (s *ringSync) recordResult(err error) {
 	s.lastErr, s.lastErrAt = err, s.now()
 	fields := []zap.Field{zap.String("ring", s.store.Name), zap.Error(err), zap.Int("attempt", s.failures)}
 	var re *ringError
-	if errors.As(err, &re) && re.docKEKID != "" {
+	if !errors.As(err, &re) {
+		re = nil
+	}
+	if re != nil && re.docKEKID != "" {
 		fields = append(fields, zap.String("node_kek_id", re.kekID), zap.String("ring_kek_id", re.docKEKID))
 	}
 	if s.failures == 1 {
-		msg := "ticket-key ring unavailable; serving full handshakes until it is, retrying with backoff"
+		serving := "serving full handshakes"
+		if re != nil && re.held > 0 {
+			serving = fmt.Sprintf("serving the ring this node holds (version %d) with its revocations", re.held)
+			fields = append(fields, zap.Uint64("held_version", re.held))
+		}
+		msg := "ticket-key ring unavailable; " + serving + ", retrying with backoff"
 		if errors.Is(err, storage.ErrOtherKEK) {
-			msg = "ticket-key ring is sealed under another key-encryption key; it will not be used or overwritten; serving full handshakes (check the kek option on every node)"
+			msg = "ticket-key ring in storage is sealed under another key-encryption key; it will not be used or overwritten; " + serving + " (check the kek option on every node)"
 		} else if errors.Is(err, storage.ErrRingCorrupt) {
-			msg = "ticket-key ring failed authentication; it will not be used or overwritten; serving full handshakes"
+			msg = "ticket-key ring in storage failed authentication (corrupted or tampered with); it will not be used or overwritten; " + serving
 		}
 		s.logger.Error(msg, fields...)
 	} else {
@@ -250,10 +423,41 @@ type ringError struct {
 	op              string
 	err             error
 	kekID, docKEKID string
+	// held is the version of the ring the node keeps serving (0: none).
+	held uint64
 }
 
 func (e *ringError) Error() string { return e.op + " ring: " + e.err.Error() }
 func (e *ringError) Unwrap() error { return e.err }
+
+// Results of the ring_load and ring_save operations in
+// store_operations_total, resolved once.
+const (
+	ringLoadOK          = iota // opened, current or newer
+	ringLoadMiss               // no ring yet: this node creates one
+	ringLoadError              // storage failed
+	ringLoadUnauthentic        // corrupted, or sealed under another KEK
+	ringLoadRollback           // older than the held ring: written back
+	ringLoadDeleted            // gone while this node holds one: written back
+	numRingLoads
+)
+
+var ringLoads = func() (c [numRingLoads]prometheus.Counter) {
+	for i, r := range [numRingLoads]string{"ok", "miss", "error", "unauthentic", "rollback", "deleted"} {
+		c[i] = metrics.StoreOperations.WithLabelValues("ring_load", r)
+	}
+	return c
+}()
+
+const (
+	ringSaveOK = iota
+	ringSaveError
+)
+
+var ringSaves = [2]prometheus.Counter{
+	ringSaveOK:    metrics.StoreOperations.WithLabelValues("ring_save", "ok"),
+	ringSaveError: metrics.StoreOperations.WithLabelValues("ring_save", "error"),
+}
 
 func keyIDString(id uint32) string {
 	const hexdigits = "0123456789abcdef"
@@ -311,13 +515,8 @@ func (s *ringSync) invalidate(ctx context.Context, before time.Time) error {
 // deny adds a client certificate to the fleet's deny list.
 func (s *ringSync) deny(ctx context.Context, entry storage.DeniedCert) error {
 	return s.edit(ctx, func(d *storage.RingDocument) bool {
-		for _, e := range d.Denied {
-			if e.SHA256 == entry.SHA256 && e.IssuerSHA256 == entry.IssuerSHA256 && e.Serial == entry.Serial {
-				return false
-			}
-		}
-		d.Denied = append(d.Denied, entry)
-		return true
+		// A duplicate changes nothing, unless it ends later.
+		return mergeRevocations(d, &storage.RingDocument{Denied: []storage.DeniedCert{entry}}, s.now())
 	})
 }
 

@@ -157,12 +157,11 @@ func (b *policyBinding) wrapStored(s *sessions, cs tls.ConnectionState, sealed [
 	return ticket, true
 }
 
-// unwrapStored looks a handle ticket up and opens the stored session.
-// A session that asks for early data keeps it only if this is the first
-// claim on it (anti-replay across the store's scope).
-func (b *policyBinding) unwrapStored(s *sessions, ticket []byte, cs tls.ConnectionState, now time.Time) (*tls.SessionState, rejection) {
+// openStored looks a handle ticket up and opens the stored session. It
+// returns the session's store ID too, for the early-data claim.
+func (b *policyBinding) openStored(s *sessions, r *ring, ticket []byte, sni string, now time.Time) (openedTicket, []byte, rejection) {
 	if len(ticket) != storeTicketLen {
-		return nil, rejectMalformed
+		return openedTicket{}, nil, rejectMalformed
 	}
 	if !s.breaker.allow(now) {
 		op := opGet
@@ -170,7 +169,7 @@ func (b *policyBinding) unwrapStored(s *sessions, ticket []byte, cs tls.Connecti
 			op = opTake
 		}
 		s.ops[op][resultOpenCircuit].Inc()
-		return nil, rejectStoreError
+		return openedTicket{}, nil, rejectStoreError
 	}
 	id := storeID(ticket[1:])
 	ctx, cancel := context.WithTimeout(context.Background(), s.budget)
@@ -188,32 +187,34 @@ func (b *policyBinding) unwrapStored(s *sessions, ticket []byte, cs tls.Connecti
 	switch s.classify(op, err, now) {
 	case resultOK:
 	case resultMiss:
-		return nil, rejectStoreMiss
+		return openedTicket{}, nil, rejectStoreMiss
 	default:
-		return nil, rejectStoreError
+		return openedTicket{}, nil, rejectStoreError
 	}
-	state, why := b.openTicket(b.rings.load(), sealed, now, cs.ServerName)
-	if why != accepted {
-		return nil, why
+	t, why := b.openTicket(r, sealed, now, sni)
+	return t, id, why
+}
+
+// claimEarlyData reports whether the stored session id may use 0-RTT now:
+// a single-use session was just taken, so nobody can replay it; otherwise
+// only the first resumption of the session across the store gets it.
+func (s *sessions) claimEarlyData(id []byte, now time.Time) bool {
+	if s.singleUse {
+		return true
 	}
-	ss, err := tls.ParseSessionState(state)
-	if err != nil {
-		return nil, rejectBadState
+	if !s.breaker.allow(now) {
+		s.ops[opClaim][resultOpenCircuit].Inc()
+		return false
 	}
-	// A single-use session was just taken: nobody can replay it. Otherwise
-	// only the first resumption of the session gets 0-RTT.
-	if ss.EarlyData && !s.singleUse {
-		first, err := s.store.ClaimEarlyData(ctx, id)
-		r := s.result(err, now)
-		if r == resultOK && !first {
-			r = resultReplayed
-		}
-		s.ops[opClaim][r].Inc()
-		if r != resultOK {
-			ss.EarlyData = false
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), s.budget)
+	first, err := s.store.ClaimEarlyData(ctx, id)
+	cancel()
+	r := s.result(err, now)
+	if r == resultOK && !first {
+		r = resultReplayed
 	}
-	return ss, accepted
+	s.ops[opClaim][r].Inc()
+	return r == resultOK
 }
 
 // breaker skips the store after threshold consecutive failures for

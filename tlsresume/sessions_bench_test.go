@@ -91,7 +91,7 @@ func BenchmarkResumedHandshakeLatency(b *testing.B) {
 			TLSConfig:            cfg,
 			ClientAuthentication: &caddytls.ClientAuthentication{Mode: "require_and_verify"},
 		}
-		pb := bindPolicy(pol, "bench", holder, 10*time.Minute, false)
+		pb := bindPolicy(pol, "bench", holder, bindOptions{lifetime: 10 * time.Minute})
 		start := time.Now()
 		pb.now = func() time.Time { return t0.Add(time.Minute + time.Since(start)) }
 		if tc.store != nil {

@@ -13,22 +13,33 @@ import (
 //	5..6   realm hint         2 bytes (diagnostics only: tells a ticket of
 //	7..8   host hint          2 bytes  another realm or host from a forgery)
 //	9..20  nonce              12 bytes
-//	21..   AES-256-GCM( issued-at Unix seconds (8 bytes) || SessionState bytes )
+//	21..   AES-256-GCM( issued-at        Unix seconds, 8 bytes
+//	                 || authenticated-at Unix seconds, 8 bytes
+//	                 || SessionState bytes )
 //
 // The associated data is the 21-byte header, the 32-byte realm digest and,
 // unless tickets may cross hosts, the lower-cased SNI. So a ticket opens only
 // under the key that sealed it, for the client-auth policy that issued it,
 // on the host it was issued for; the hints only make the refusal reason
-// visible in metrics. Issued-at is sealed so the ticket lifetime is enforced
-// by us, not by the 7 days Go and the client would allow.
+// visible in metrics.
+//
+// Authenticated-at is when the client last completed a full handshake (proved
+// possession of its certificate's key); a ticket issued on a resumed
+// connection carries the resumed session's time, not its own (authage.go).
+// The ticket lifetime is enforced on it, by us, not by the 7 days Go and the
+// client would allow, so resuming over and over never postpones the next
+// full handshake. Issued-at only tells tickets from the future.
+//
+// Version 1 tickets (issued-at only) are no longer accepted: they open as
+// malformed, and the client gets a full handshake.
 const (
-	ticketVersion   = 1
+	ticketVersion   = 3
 	ticketHeaderLen = 21
 	ticketNonceLen  = 12
 	ticketTagLen    = 16
-	issuedAtLen     = 8
+	timesLen        = 16 // issued-at, authenticated-at
 	// ticketMinLen is the shortest ticket that can hold anything.
-	ticketMinLen = ticketHeaderLen + issuedAtLen + ticketTagLen
+	ticketMinLen = ticketHeaderLen + timesLen + ticketTagLen
 	// maxSNILen bounds the SNI bound into the associated data (DNS names
 	// are at most 253 bytes; Go refuses longer ones).
 	maxSNILen = 255
@@ -72,6 +83,8 @@ const (
 	rejectBadState
 	rejectStoreMiss
 	rejectStoreError
+	rejectRevoked
+	rejectVerifier
 	numRejections
 )
 
@@ -92,6 +105,11 @@ var rejectionReasons = [numRejections]string{
 	rejectBadState:    "bad_state",
 	rejectStoreMiss:   "store_miss",
 	rejectStoreError:  "store_error",
+	// The session's client certificate failed a check before its ticket
+	// was accepted: on the deny list, or refused by the policy's
+	// verification. The full handshake that follows refuses the client.
+	rejectRevoked:  "revoked",
+	rejectVerifier: "verifier",
 }
 
 func (r rejection) String() string { return rejectionReasons[r] }
@@ -104,9 +122,19 @@ type ticketBinding struct {
 	lifetime    int64 // seconds
 }
 
-// sealTicket seals state (SessionState.Bytes) under k at now for sni.
-func (b *ticketBinding) sealTicket(k *ringKey, now time.Time, sni string, state []byte) ([]byte, error) {
-	out := make([]byte, ticketHeaderLen, ticketHeaderLen+issuedAtLen+len(state)+ticketTagLen)
+// openedTicket is what a valid ticket holds.
+type openedTicket struct {
+	// state is the SessionState encoding; it aliases a fresh buffer.
+	state []byte
+	// authAt is when the client last completed a full handshake, Unix
+	// seconds.
+	authAt int64
+}
+
+// sealTicket seals state (SessionState.Bytes) under k at now for sni;
+// authAt is when the session's client last completed a full handshake.
+func (b *ticketBinding) sealTicket(k *ringKey, now, authAt time.Time, sni string, state []byte) ([]byte, error) {
+	out := make([]byte, ticketHeaderLen, ticketHeaderLen+timesLen+len(state)+ticketTagLen)
 	out[0] = ticketVersion
 	binary.BigEndian.PutUint32(out[1:5], k.id)
 	binary.BigEndian.PutUint16(out[5:7], b.realmHint)
@@ -119,54 +147,65 @@ func (b *ticketBinding) sealTicket(k *ringKey, now time.Time, sni string, state 
 
 	// Lay the plaintext out after the header and encrypt it in place.
 	out = binary.BigEndian.AppendUint64(out, uint64(now.Unix()))
+	out = binary.BigEndian.AppendUint64(out, uint64(authAt.Unix()))
 	out = append(out, state...)
 	var aadBuf [ticketHeaderLen + 32 + maxSNILen]byte
 	aad := b.aad(aadBuf[:0], out[:ticketHeaderLen], sni)
 	return k.aead.Seal(out[:ticketHeaderLen], nonce[:], out[ticketHeaderLen:], aad), nil
 }
 
-// openTicket returns the SessionState bytes sealed in ticket, or why it
-// must not resume. It never modifies ticket.
-func (b *ticketBinding) openTicket(r *ring, ticket []byte, now time.Time, sni string) ([]byte, rejection) {
+// openTicket returns what ticket holds, or why it must not resume. It never
+// modifies ticket.
+func (b *ticketBinding) openTicket(r *ring, ticket []byte, now time.Time, sni string) (openedTicket, rejection) {
 	if len(ticket) > 0 && ticket[0] == 0 {
-		return nil, rejectNoRing
+		return openedTicket{}, rejectNoRing
 	}
 	if len(ticket) < ticketMinLen || ticket[0] != ticketVersion {
-		return nil, rejectMalformed
+		return openedTicket{}, rejectMalformed
 	}
 	if r == nil {
-		return nil, rejectNoRing
+		return openedTicket{}, rejectNoRing
 	}
 	k := r.key(binary.BigEndian.Uint32(ticket[1:5]))
 	if k == nil {
-		return nil, rejectUnknownKey
+		return openedTicket{}, rejectUnknownKey
 	}
 	if !k.expire.IsZero() && now.After(k.expire) {
-		return nil, rejectRetiredKey
+		return openedTicket{}, rejectRetiredKey
 	}
 	if binary.BigEndian.Uint16(ticket[5:7]) != b.realmHint {
-		return nil, rejectWrongRealm
+		return openedTicket{}, rejectWrongRealm
 	}
 	if binary.BigEndian.Uint16(ticket[7:9]) != b.hostHint(sni) {
-		return nil, rejectWrongHost
+		return openedTicket{}, rejectWrongHost
 	}
 	var aadBuf [ticketHeaderLen + 32 + maxSNILen]byte
 	aad := b.aad(aadBuf[:0], ticket[:ticketHeaderLen], sni)
 	plain, err := k.aead.Open(nil, ticket[9:ticketHeaderLen], ticket[ticketHeaderLen:], aad)
 	if err != nil {
-		return nil, rejectTampered
+		return openedTicket{}, rejectTampered
 	}
-	issued := int64(binary.BigEndian.Uint64(plain[:issuedAtLen]))
+	issued := int64(binary.BigEndian.Uint64(plain[:8]))
+	authAt := int64(binary.BigEndian.Uint64(plain[8:timesLen]))
 	nowUnix := now.Unix()
 	switch {
 	case issued > nowUnix+int64(allowedFutureSkew/time.Second):
-		return nil, rejectNotYetValid
-	case nowUnix-issued > b.lifetime:
-		return nil, rejectExpired
-	case issued < r.invalidatedBefore:
-		return nil, rejectInvalidated
+		return openedTicket{}, rejectNotYetValid
+	case authAt > issued:
+		// Only a bug of ours could seal this; never trust it.
+		return openedTicket{}, rejectBadState
+	// The lifetime bounds the age of the authentication, not of this
+	// ticket: a session resumed over and over still needs a full
+	// handshake once the lifetime has passed since the last one.
+	case nowUnix-authAt > b.lifetime:
+		return openedTicket{}, rejectExpired
+	// Invalidation ends sessions, so it too applies to the
+	// authentication: a ticket re-issued after the invalidation time to a
+	// session authenticated before it is refused as well.
+	case authAt < r.invalidatedBefore:
+		return openedTicket{}, rejectInvalidated
 	}
-	return plain[issuedAtLen:], accepted
+	return openedTicket{state: plain[timesLen:], authAt: authAt}, accepted
 }
 
 func (b *ticketBinding) aad(dst, header []byte, sni string) []byte {

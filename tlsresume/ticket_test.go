@@ -33,13 +33,13 @@ func TestTicketRoundTrip(t *testing.T) {
 	r, _ := testRing(t)
 	b := testBinding(1, false)
 	state := []byte("session state bytes")
-	tk, err := b.sealTicket(r.sealingKey(t0), t0, "API.Example.com", state)
+	tk, err := b.sealTicket(r.sealingKey(t0), t0, t0, "API.Example.com", state)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, why := b.openTicket(r, tk, t0.Add(time.Minute), "api.example.COM")
-	if why != accepted || !bytes.Equal(got, state) {
-		t.Fatalf("open = %q, %s", got, why)
+	if why != accepted || !bytes.Equal(got.state, state) || got.authAt != t0.Unix() {
+		t.Fatalf("open = %q at %d, %s", got.state, got.authAt, why)
 	}
 	if bytes.Contains(tk, state) {
 		t.Fatal("state visible in ticket")
@@ -50,7 +50,7 @@ func TestTicketRejections(t *testing.T) {
 	r, doc := testRing(t)
 	b := testBinding(1, false)
 	k1 := r.sealingKey(t0)
-	good, _ := b.sealTicket(k1, t0, "a.example.com", []byte("s"))
+	good, _ := b.sealTicket(k1, t0, t0, "a.example.com", []byte("s"))
 	now := t0.Add(time.Minute)
 
 	// A ring in which key 1 has expired: key 2 active long ago, key 3 now.
@@ -113,7 +113,7 @@ func TestTicketRejections(t *testing.T) {
 func TestTicketAcrossHosts(t *testing.T) {
 	r, _ := testRing(t)
 	b := testBinding(1, true)
-	tk, _ := b.sealTicket(r.sealingKey(t0), t0, "a.example.com", []byte("s"))
+	tk, _ := b.sealTicket(r.sealingKey(t0), t0, t0, "a.example.com", []byte("s"))
 	if _, why := b.openTicket(r, tk, t0, "b.example.com"); why != accepted {
 		t.Fatalf("resume_across_hosts: %s", why)
 	}
@@ -127,7 +127,7 @@ func TestTicketAcrossHosts(t *testing.T) {
 func TestTicketEveryByteAuthenticated(t *testing.T) {
 	r, _ := testRing(t)
 	b := testBinding(1, false)
-	good, _ := b.sealTicket(r.sealingKey(t0), t0, "a.example.com", []byte("some session state"))
+	good, _ := b.sealTicket(r.sealingKey(t0), t0, t0, "a.example.com", []byte("some session state"))
 	for i := range good {
 		c := bytes.Clone(good)
 		c[i] ^= 1

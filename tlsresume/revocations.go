@@ -1,0 +1,76 @@
+package tlsresume
+
+import (
+	"time"
+
+	"github.com/tlsresume/caddy-tlsresume/storage"
+)
+
+// Revocation state (the deny list and the invalidation time) lives in the
+// ring document, and it only ever grows while it is in force: a node never
+// lets a document it loads or writes drop a revocation it has seen. Storage
+// that was corrupted, deleted or rolled back to an older authentic copy
+// cannot lift a revocation, because every node merges what it holds into
+// what it reads and writes, and keeps a sealed copy on local disk across
+// restarts (localring.go). Entries end only when the certificate they name
+// expires (storage.DeniedCert.Ends).
+
+// denyPruneSlack keeps an entry a while past its certificate's expiry, for
+// nodes whose clocks lag.
+const denyPruneSlack = time.Hour
+
+// mergeRevocations adds to dst every revocation of src that dst lacks and
+// that is still in force at now: deny-list entries (for an entry in both,
+// the later end wins) and a later invalidation time. It reports whether
+// dst changed.
+func mergeRevocations(dst, src *storage.RingDocument, now time.Time) bool {
+	changed := false
+	if src.InvalidatedBefore.After(dst.InvalidatedBefore) {
+		dst.InvalidatedBefore = src.InvalidatedBefore
+		changed = true
+	}
+next:
+	for _, e := range src.Denied {
+		if denyExpired(e, now) {
+			continue
+		}
+		for i := range dst.Denied {
+			if dst.Denied[i].SameCertificate(e) {
+				if e.Ends().After(dst.Denied[i].Ends()) {
+					dst.Denied[i] = e
+					changed = true
+				}
+				continue next
+			}
+		}
+		dst.Denied = append(dst.Denied, e)
+		changed = true
+	}
+	return changed
+}
+
+// pruneDenied drops deny-list entries whose certificates have expired. It
+// reports whether d changed.
+func pruneDenied(d *storage.RingDocument, now time.Time) bool {
+	kept := d.Denied[:0]
+	for _, e := range d.Denied {
+		if !denyExpired(e, now) {
+			kept = append(kept, e)
+		}
+	}
+	changed := len(kept) != len(d.Denied)
+	clear(d.Denied[len(kept):])
+	d.Denied = kept
+	return changed
+}
+
+func denyExpired(e storage.DeniedCert, now time.Time) bool {
+	return now.After(e.Ends().Add(denyPruneSlack))
+}
+
+// holdsRevocationsOf reports whether d already has every revocation of src
+// in force at now, so merging src would change nothing.
+func holdsRevocationsOf(d, src *storage.RingDocument, now time.Time) bool {
+	c := &storage.RingDocument{InvalidatedBefore: d.InvalidatedBefore, Denied: append([]storage.DeniedCert(nil), d.Denied...)}
+	return !mergeRevocations(c, src, now)
+}
