@@ -56,6 +56,10 @@ type Status struct {
 	InvalidatedBefore *time.Time `json:"invalidated_before,omitempty"`
 	// DeniedCertificates is the number of entries on the deny list.
 	DeniedCertificates int `json:"denied_certificates"`
+	// Denied is the deny list: each entry ends when the certificate it
+	// names expires (not_after), or 400 days after it was added when
+	// that is unknown.
+	Denied []storage.DeniedCert `json:"denied"`
 
 	RotationInterval string `json:"rotation_interval"`
 	TicketLifetime   string `json:"ticket_lifetime"`
@@ -95,6 +99,11 @@ type StoreStatus struct {
 	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
 	// Failures counts consecutive failed attempts.
 	Failures int `json:"failures"`
+	// LastRepair is the last damage found in storage and repaired by
+	// writing back the ring this node holds: the document had been
+	// deleted, or replaced by an older one.
+	LastRepair   string     `json:"last_repair,omitempty"`
+	LastRepairAt *time.Time `json:"last_repair_at,omitempty"`
 }
 
 // HandshakeCounts are this process's handshake counters (all servers and
@@ -126,6 +135,7 @@ func (a *App) Status() (*Status, error) {
 		Ring:             s.store.Name,
 		KEKID:            s.keks[0].ID(),
 		Keys:             []KeyStatus{},
+		Denied:           []storage.DeniedCert{},
 		RotationInterval: s.sched.Interval.String(),
 		TicketLifetime:   s.sched.Lifetime.String(),
 		PollInterval:     s.poll.String(),
@@ -149,6 +159,12 @@ func (a *App) Status() (*Status, error) {
 			st.InvalidatedBefore = &t
 		}
 		st.DeniedCertificates = len(d.Denied)
+		st.Denied = append(st.Denied, d.Denied...)
+	}
+	if s.anomaly != "" {
+		st.Store.LastRepair = s.anomaly
+		t := s.anomalyAt.UTC()
+		st.Store.LastRepairAt = &t
 	}
 	if !s.lastSynced.IsZero() {
 		t := s.lastSynced.UTC()

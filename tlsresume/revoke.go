@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"time"
 
 	"github.com/tlsresume/caddy-tlsresume/storage"
 )
@@ -43,6 +44,11 @@ type RevokeRequest struct {
 	Serial string `json:"serial,omitempty"`
 	// Free text recorded with the entry (at most 256 bytes).
 	Reason string `json:"reason,omitempty"`
+	// When the certificate expires (RFC 3339), if known: the entry is
+	// dropped from the deny list then, since an expired certificate is
+	// refused anyway. Taken from the certificate with cert_pem. Without
+	// it, the entry is kept for 400 days.
+	NotAfter *time.Time `json:"not_after,omitempty"`
 }
 
 const maxReasonLen = 256
@@ -55,6 +61,12 @@ func (r RevokeRequest) DeniedCert() (storage.DeniedCert, error) {
 		return d, fmt.Errorf("reason: longer than %d bytes", maxReasonLen)
 	}
 	d.Reason = r.Reason
+	if r.NotAfter != nil {
+		if r.CertPEM != "" {
+			return d, errors.New("not_after: taken from cert_pem; give only one")
+		}
+		d.NotAfter = r.NotAfter.UTC()
+	}
 	byLeaf := r.SHA256 != "" || r.CertPEM != ""
 	byIssuer := r.IssuerSHA256 != "" || r.IssuerPEM != "" || r.Serial != ""
 	switch {
@@ -76,6 +88,7 @@ func (r RevokeRequest) DeniedCert() (storage.DeniedCert, error) {
 		}
 		sum := sha256.Sum256(cert.Raw)
 		d.SHA256 = hex.EncodeToString(sum[:])
+		d.NotAfter = cert.NotAfter.UTC()
 		return d, nil
 	case !byIssuer:
 		return d, errors.New("missing certificate: give sha256, cert_pem, or issuer_sha256/issuer_pem with serial")
