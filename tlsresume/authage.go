@@ -79,13 +79,15 @@ func (a *authCarry) put(key uintptr, authAt int64, now time.Time) {
 	if sh.m == nil {
 		sh.m = make(map[uintptr]authCarryEntry)
 	}
-	if n >= sh.nextSweep || len(sh.m) >= authCarryShardCap {
+	if n >= sh.nextSweep {
+		// At most one sweep per half TTL, so a flood cannot make every
+		// put walk a full shard.
 		for k, e := range sh.m {
 			if e.expires <= n {
 				delete(sh.m, k)
 			}
 		}
-		sh.nextSweep = n + int64(authCarryTTL)
+		sh.nextSweep = n + int64(authCarryTTL/2)
 	}
 	if _, ok := sh.m[key]; !ok && len(sh.m) >= authCarryShardCap {
 		return
