@@ -149,7 +149,7 @@ func benchMode(ctx context.Context, progress io.Writer, o benchOptions, mode str
 		// (a TLS 1.3 server refuses a certificate only after the
 		// handshake) and, in resumed mode, obtains the session.
 		pctx, cancel := context.WithTimeout(ctx, o.probe.timeout)
-		_, err = probeTCP(pctx, o.probe.addr, cfg)
+		_, err = probeTCP(pctx, o.probe, cfg)
 		cancel()
 		if err != nil {
 			return res, fmt.Errorf("%s: first connection: %w", mode, err)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -24,20 +25,34 @@ func init() {
 	registerSubcommand(func() *cobra.Command {
 		var o probeOptions
 		cmd := &cobra.Command{
-			Use:   "probe [--count N] [--servername NAME] [--cert c.pem --key c.key] [--ca ca.pem] [--tls 1.2|1.3|h3] [--interval d] HOST:PORT",
+			Use:   "probe [--count N] [--servername NAME] [--host HOST] [--cert c.pem --key c.key] [--ca ca.pem] [--tls 1.2|1.3|h3] [--early-data] [--interval d] HOST:PORT",
 			Short: "Connects several times and prints whether each TLS handshake was full or resumed",
 			Long: `
 Connects to HOST:PORT --count times with one client session cache, optionally
 presenting a client certificate, and prints one line per handshake: its
-number, "full" or "resumed", the handshake's duration, the protocol, and for
-HTTP/3 whether the server accepted early data (0-RTT). It is the mutual-TLS
-aware counterpart of 'openssl s_client -reconnect' plus curl's
-time_appconnect.
+number, "full" or "resumed", the handshake's duration, the protocol, the
+HTTP status, the lifetime of the session ticket the server sent on that
+connection, and for HTTP/3 whether the server accepted early data (0-RTT). It
+is the mutual-TLS aware counterpart of 'openssl s_client -reconnect' plus
+curl's time_appconnect.
 
 Each connection sends "HEAD /" and reads the response, so that TLS 1.3 session
 tickets (sent after the handshake) reach the cache; any HTTPS server answers
-it. Over HTTP/3 the HEAD request is sent as early data when the session
-allows it.
+it. --host sets the request's Host header (default: the server name), for
+servers that route on a Host different from the SNI. Over HTTP/3 the HEAD
+request is sent as early data when the session allows it.
+
+--early-data (HTTP/3; implies --tls h3) sends "GET /" instead, written before
+the handshake completes, so that it travels as 0-RTT whenever the session
+allows it; each line then says whether the server accepted the early data
+("accepted"), refused it ("rejected": the request is sent again after the
+handshake), or none was sent ("no": a full handshake, or a ticket that allows
+no early data).
+
+The ticket lifetime is the ticket_lifetime of TLS 1.3's NewSessionTicket
+("ticket 7200s"; "2 tickets" when the server sent several, the lifetime of
+the last); "no ticket" when the server sent none. Go does not keep the
+lifetime hint of a TLS 1.2 ticket, so TLS 1.2 lines say "ticket (TLS 1.2)".
 
 Without the tls_resume app, Caddy disables session tickets on sites that
 require client certificates, so every line says "full".
@@ -55,6 +70,8 @@ The command exits with an error if any connection failed.
 		f := cmd.Flags()
 		f.IntVar(&o.count, "count", 5, "number of connections")
 		f.StringVar(&o.serverName, "servername", "", "server name (SNI) to send and verify (default: the host of HOST:PORT)")
+		f.StringVar(&o.host, "host", "", "HTTP Host header (default: the server name and port)")
+		f.BoolVar(&o.earlyData, "early-data", false, "send GET / as HTTP/3 early data (0-RTT) and report whether the server accepted it (implies --tls h3)")
 		f.StringVar(&o.certFile, "cert", "", "client certificate chain (PEM)")
 		f.StringVar(&o.keyFile, "key", "", "client private key (PEM)")
 		f.StringVar(&o.caFile, "ca", "", "CA certificates to verify the server with (PEM; default: the system's)")
@@ -69,6 +86,8 @@ type probeOptions struct {
 	addr                      string
 	count                     int
 	serverName                string
+	host                      string
+	earlyData                 bool
 	certFile, keyFile, caFile string
 	proto                     string
 	interval, timeout         time.Duration
@@ -80,8 +99,11 @@ type probeResult struct {
 	handshake time.Duration
 	version   uint16
 	h3        bool
-	early     bool
+	early     string // HTTP/3: "accepted", "rejected" or "no"
 	status    int
+	tickets   int           // tickets received on the connection
+	lifetime  time.Duration // of the last one
+	hasLife   bool          // lifetime known (TLS 1.3)
 }
 
 func (r probeResult) String() string {
@@ -91,13 +113,23 @@ func (r probeResult) String() string {
 	}
 	proto := tls.VersionName(r.version)
 	if r.h3 {
-		early := "no"
-		if r.early {
-			early = "accepted"
-		}
-		return fmt.Sprintf("%-7s  %9s  h3 (%s)  HTTP %d  early data: %s", kind, roundDuration(r.handshake), proto, r.status, early)
+		return fmt.Sprintf("%-7s  %9s  h3 (%s)  HTTP %d  %s  early data: %s", kind, roundDuration(r.handshake), proto, r.status, r.ticket(), r.early)
 	}
-	return fmt.Sprintf("%-7s  %9s  %s  HTTP %d", kind, roundDuration(r.handshake), proto, r.status)
+	return fmt.Sprintf("%-7s  %9s  %s  HTTP %d  %s", kind, roundDuration(r.handshake), proto, r.status, r.ticket())
+}
+
+// ticket describes the session tickets the connection received.
+func (r probeResult) ticket() string {
+	switch {
+	case r.tickets == 0:
+		return "no ticket"
+	case !r.hasLife:
+		return "ticket (" + tls.VersionName(r.version) + ")"
+	case r.tickets == 1:
+		return fmt.Sprintf("ticket %ds", int64(r.lifetime/time.Second))
+	default:
+		return fmt.Sprintf("%d tickets %ds", r.tickets, int64(r.lifetime/time.Second))
+	}
 }
 
 func roundDuration(d time.Duration) string {
@@ -163,15 +195,21 @@ func runProbe(ctx context.Context, w io.Writer, o probeOptions) error {
 	if o.interval < 0 || o.timeout <= 0 {
 		return errors.New("--interval must not be negative and --timeout must be positive")
 	}
-	cfg, err := o.tlsConfig()
+	if o.earlyData {
+		switch o.proto {
+		case "":
+			o.proto = "h3"
+		case "h3":
+		default:
+			return fmt.Errorf("--early-data: needs --tls h3, got --tls %s (Go sends no early data over TCP)", o.proto)
+		}
+	}
+	base, err := o.tlsConfig()
 	if err != nil {
 		return err
 	}
-	var tickets *ticketSignal
-	if o.proto == "h3" {
-		tickets = &ticketSignal{ClientSessionCache: cfg.ClientSessionCache, put: make(chan struct{}, 1)}
-		cfg.ClientSessionCache = tickets
-	}
+	tickets := &probeCache{ClientSessionCache: base.ClientSessionCache, put: make(chan struct{}, 1)}
+	base.ClientSessionCache = tickets
 	failed := 0
 	for i := 1; i <= o.count; i++ {
 		if i > 1 && o.interval > 0 {
@@ -182,12 +220,22 @@ func runProbe(ctx context.Context, w io.Writer, o probeOptions) error {
 			}
 		}
 		cctx, cancel := context.WithTimeout(ctx, o.timeout)
+		// One clock reading per connection: crypto/tls reads Time once
+		// for a ticket's receipt and once for its use-by time, and the
+		// lifetime printed is their difference (see
+		// tlsdial.TicketLifetime). Certificates are checked against it
+		// too; a connection lasts at most --timeout.
+		cfg := base.Clone()
+		now := time.Now()
+		cfg.Time = func() time.Time { return now }
+		tickets.reset()
 		var res probeResult
 		if o.proto == "h3" {
-			res, err = probeH3(cctx, o.addr, cfg, tickets)
+			res, err = probeH3(cctx, o, cfg, tickets)
 		} else {
-			res, err = probeTCP(cctx, o.addr, cfg)
+			res, err = probeTCP(cctx, o, cfg)
 		}
+		res.tickets, res.lifetime, res.hasLife = tickets.received()
 		cancel()
 		if err != nil {
 			failed++
@@ -204,7 +252,8 @@ func runProbe(ctx context.Context, w io.Writer, o probeOptions) error {
 
 // probeTCP makes one TLS connection, sends HEAD / and reads the response
 // (which also takes in any TLS 1.3 session ticket).
-func probeTCP(ctx context.Context, addr string, cfg *tls.Config) (probeResult, error) {
+func probeTCP(ctx context.Context, o probeOptions, cfg *tls.Config) (probeResult, error) {
+	addr := o.addr
 	conn, took, err := tlsdial.Dial(ctx, addr, cfg)
 	if err != nil {
 		return probeResult{}, err
@@ -216,6 +265,9 @@ func probeTCP(ctx context.Context, addr string, cfg *tls.Config) (probeResult, e
 		return res, err
 	}
 	req.Close = true
+	if o.host != "" {
+		req.Host = o.host
+	}
 	if err := req.Write(conn); err != nil {
 		return res, fmt.Errorf("sending HEAD /: %w", err)
 	}
@@ -232,31 +284,45 @@ func probeTCP(ctx context.Context, addr string, cfg *tls.Config) (probeResult, e
 }
 
 // probeH3 makes one QUIC connection that may resume the cached session and
-// send HEAD / as early data, and reports whether the server accepted it.
-func probeH3(ctx context.Context, addr string, cfg *tls.Config, tickets *ticketSignal) (probeResult, error) {
-	tickets.drain()
+// send its request as early data, and reports whether the server accepted
+// it. A request whose early data the server rejected is sent again once the
+// handshake is complete.
+func probeH3(ctx context.Context, o probeOptions, cfg *tls.Config, tickets *probeCache) (probeResult, error) {
+	addr := o.addr
+	method := http.MethodHead
+	if o.earlyData {
+		method = http.MethodGet
+	}
+	newRequest := func() (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, method, "https://"+hostPort(cfg.ServerName, addr)+"/", nil)
+		if err == nil && o.host != "" {
+			req.Host = o.host
+		}
+		return req, err
+	}
 	start := time.Now()
 	conn, err := quic.DialAddrEarly(ctx, addr, cfg, &quic.Config{})
 	if err != nil {
 		return probeResult{}, fmt.Errorf("QUIC handshake: %w", err)
 	}
 	defer conn.CloseWithError(0, "")
-	cc := (&http3.Transport{}).NewClientConn(conn)
+	tr := &http3.Transport{}
+	cc := tr.NewClientConn(conn)
 	str, err := cc.OpenRequestStream(ctx)
 	if err != nil {
 		return probeResult{}, fmt.Errorf("opening a request stream: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, "https://"+hostPort(cfg.ServerName, addr)+"/", nil)
+	req, err := newRequest()
 	if err != nil {
 		return probeResult{}, err
 	}
 	// Sent before the handshake completes: as 0-RTT data if the session
 	// allows it.
 	if err := str.SendRequestHeader(req); err != nil {
-		return probeResult{}, fmt.Errorf("sending HEAD /: %w", err)
+		return probeResult{}, fmt.Errorf("sending %s /: %w", method, err)
 	}
 	if err := str.Close(); err != nil {
-		return probeResult{}, fmt.Errorf("sending HEAD /: %w", err)
+		return probeResult{}, fmt.Errorf("sending %s /: %w", method, err)
 	}
 	var res probeResult
 	select {
@@ -267,13 +333,44 @@ func probeH3(ctx context.Context, addr string, cfg *tls.Config, tickets *ticketS
 	case <-ctx.Done():
 		return res, fmt.Errorf("QUIC handshake: %w", ctx.Err())
 	}
+	cs := conn.ConnectionState()
+	res.h3, res.resumed, res.version = true, cs.TLS.DidResume, cs.TLS.Version
+	switch {
+	case cs.Used0RTT:
+		res.early = "accepted"
+	case tickets.offeredEarly():
+		res.early = "rejected"
+	default:
+		res.early = "no"
+	}
+	if res.early == "rejected" {
+		// The early request was discarded: send it again over the
+		// completed handshake (RFC 9114 Section 4.1.1, RFC 8470).
+		next, err := conn.NextConnection(ctx)
+		if err != nil {
+			return res, fmt.Errorf("after the early data was rejected: %w", err)
+		}
+		cc = tr.NewClientConn(next)
+		if str, err = cc.OpenRequestStream(ctx); err != nil {
+			return res, fmt.Errorf("after the early data was rejected: opening a request stream: %w", err)
+		}
+		if req, err = newRequest(); err != nil {
+			return res, err
+		}
+		if err := str.SendRequestHeader(req); err != nil {
+			return res, fmt.Errorf("sending %s / again: %w", method, err)
+		}
+		if err := str.Close(); err != nil {
+			return res, fmt.Errorf("sending %s / again: %w", method, err)
+		}
+	}
 	resp, err := str.ReadResponse()
 	if err != nil {
-		return res, fmt.Errorf("reading the response to HEAD /: %w", err)
+		return res, fmt.Errorf("reading the response to %s /: %w", method, err)
 	}
+	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	cs := conn.ConnectionState()
-	res.h3, res.resumed, res.early, res.version, res.status = true, cs.TLS.DidResume, cs.Used0RTT, cs.TLS.Version, resp.StatusCode
+	res.status = resp.StatusCode
 	// The session ticket may trail the response; give it a moment so the
 	// next connection can resume.
 	select {
@@ -284,27 +381,76 @@ func probeH3(ctx context.Context, addr string, cfg *tls.Config, tickets *ticketS
 	return res, nil
 }
 
-// ticketSignal is a session cache that signals each stored ticket.
-type ticketSignal struct {
+// probeCache is the probe's session cache: it remembers, per connection
+// (reset between connections), the tickets the server sent and whether the
+// session handed out for resumption allowed early data, and signals each
+// stored ticket.
+type probeCache struct {
 	tls.ClientSessionCache
 	put chan struct{}
+
+	mu       sync.Mutex
+	tickets  int
+	lifetime time.Duration
+	hasLife  bool
+	early    bool
 }
 
-func (c *ticketSignal) Put(key string, cs *tls.ClientSessionState) {
-	c.ClientSessionCache.Put(key, cs)
-	if cs != nil {
-		select {
-		case c.put <- struct{}{}:
-		default:
+// Get implements tls.ClientSessionCache.
+func (c *probeCache) Get(key string) (*tls.ClientSessionState, bool) {
+	cs, ok := c.ClientSessionCache.Get(key)
+	early := false
+	if ok && cs != nil {
+		if _, st, err := cs.ResumptionState(); err == nil && st != nil {
+			early = st.EarlyData
 		}
+	}
+	c.mu.Lock()
+	c.early = early
+	c.mu.Unlock()
+	return cs, ok
+}
+
+// Put implements tls.ClientSessionCache.
+func (c *probeCache) Put(key string, cs *tls.ClientSessionState) {
+	c.ClientSessionCache.Put(key, cs)
+	if cs == nil {
+		return
+	}
+	life, ok := tlsdial.TicketLifetime(cs)
+	c.mu.Lock()
+	c.tickets++
+	c.lifetime, c.hasLife = life, ok
+	c.mu.Unlock()
+	select {
+	case c.put <- struct{}{}:
+	default:
 	}
 }
 
-func (c *ticketSignal) drain() {
+// reset forgets the previous connection's tickets and signal.
+func (c *probeCache) reset() {
+	c.mu.Lock()
+	c.tickets, c.lifetime, c.hasLife, c.early = 0, 0, false, false
+	c.mu.Unlock()
 	select {
 	case <-c.put:
 	default:
 	}
+}
+
+func (c *probeCache) received() (n int, lifetime time.Duration, known bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tickets, c.lifetime, c.hasLife
+}
+
+// offeredEarly reports whether the session offered on this connection
+// allowed early data (so the client sent its request as 0-RTT).
+func (c *probeCache) offeredEarly() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.early
 }
 
 // hostPort is the request authority: the server name with addr's port.

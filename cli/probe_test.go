@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,7 +67,7 @@ func runProbeCmd(t *testing.T, args ...string) (string, error) {
 	return out.String(), err
 }
 
-var probeLine = regexp.MustCompile(`^(\d+)  (full|resumed)\s+\S+s  (h3 \()?TLS 1\.[23]\)?  HTTP (\d+)(  early data: (accepted|no))?$`)
+var probeLine = regexp.MustCompile(`^(\d+)  (full|resumed)\s+\S+s  (h3 \()?TLS 1\.[23]\)?  HTTP (\d+)  (no ticket|ticket \d+s|\d+ tickets \d+s|ticket \(TLS 1\.2\))(  early data: (accepted|rejected|no))?$`)
 
 // kinds returns the full/resumed word of every line, checking their form.
 func kinds(t *testing.T, out string) []string {
@@ -94,11 +95,11 @@ func TestProbeTCP(t *testing.T) {
 		proto, addr, version string
 		want                 string
 	}{
-		{"1.3", addr, "TLS 1.3", "full resumed resumed"},
-		{"1.2", addr, "TLS 1.2", "full resumed resumed"},
-		{"", addr, "TLS 1.3", "full resumed resumed"},
-		{"1.3", addrNoTickets, "TLS 1.3", "full full full"},
-		{"1.2", addrNoTickets, "TLS 1.2", "full full full"},
+		{"1.3", addr, "TLS 1.3  HTTP 204  ticket 604800s", "full resumed resumed"},
+		{"1.2", addr, "TLS 1.2  HTTP 204  ticket (TLS 1.2)", "full resumed resumed"},
+		{"", addr, "TLS 1.3  HTTP 204  ticket 604800s", "full resumed resumed"},
+		{"1.3", addrNoTickets, "TLS 1.3  HTTP 204  no ticket", "full full full"},
+		{"1.2", addrNoTickets, "TLS 1.2  HTTP 204  no ticket", "full full full"},
 	} {
 		args := []string{"--count", "3", "--servername", "localhost", "--cert", files.ClientACert, "--key", files.ClientAKey, "--ca", files.CA, tc.addr}
 		if tc.proto != "" {
@@ -108,7 +109,7 @@ func TestProbeTCP(t *testing.T) {
 		if err != nil {
 			t.Fatalf("--tls %q: %v\n%s", tc.proto, err, out)
 		}
-		if got := strings.Join(kinds(t, out), " "); got != tc.want || !strings.Contains(out, tc.version+"  HTTP 204") {
+		if got := strings.Join(kinds(t, out), " "); got != tc.want || !strings.Contains(out, tc.version) {
 			t.Errorf("--tls %q against %s: got %s, want %s with %s:\n%s", tc.proto, tc.addr, got, tc.want, tc.version, out)
 		}
 	}
@@ -175,7 +176,7 @@ func TestProbeH3(t *testing.T) {
 		t.Fatalf("got %s:\n%s", got, out)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if !strings.HasSuffix(lines[0], "early data: no") || !strings.HasSuffix(lines[1], "early data: accepted") || !strings.HasSuffix(lines[2], "early data: accepted") {
+	if !strings.HasSuffix(lines[0], "ticket 604800s  early data: no") || !strings.HasSuffix(lines[1], "early data: accepted") || !strings.HasSuffix(lines[2], "early data: accepted") {
 		t.Errorf("early data not reported as expected:\n%s", out)
 	}
 }
@@ -198,5 +199,100 @@ func TestProbeInterval(t *testing.T) {
 	}
 	if _, err := runProbeCmd(t, "--interval", "-1s", addr); err == nil || !strings.Contains(err.Error(), "--interval must not be negative") {
 		t.Errorf("negative interval: %v", err)
+	}
+}
+
+// h3Server serves HTTP/3 on a loopback port with set's mTLS configuration
+// and handler.
+func h3Server(t *testing.T, set *pki.Set, allow0RTT bool, handler http.HandlerFunc) string {
+	t.Helper()
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http3.Server{
+		TLSConfig:  http3.ConfigureTLSConfig(serverTLS(set)),
+		QUICConfig: &quic.Config{Allow0RTT: allow0RTT},
+		Handler:    handler,
+	}
+	go srv.Serve(udp)
+	t.Cleanup(func() { srv.Close(); udp.Close() })
+	return udp.LocalAddr().String()
+}
+
+// TestProbeEarlyDataAndHost: --early-data sends GET / in 0-RTT over h3
+// (quic-go's Used0RTT on the client says the server accepted it), and
+// --host sets the Host header (the :authority over h3) independently of
+// the SNI, over TCP and h3.
+func TestProbeEarlyDataAndHost(t *testing.T) {
+	set, files := probePKI(t)
+	type seen struct {
+		method, host, sni string
+	}
+	var mu sync.Mutex
+	var got []seen
+	record := func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, seen{r.Method, r.Host, r.TLS.ServerName})
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}
+	common := []string{"--count", "3", "--servername", "localhost", "--host", "api.example.com",
+		"--cert", files.ClientACert, "--key", files.ClientAKey, "--ca", files.CA}
+
+	for _, allow := range []bool{true, false} {
+		got = nil
+		addr := h3Server(t, set, allow, record)
+		out, err := runProbeCmd(t, append(common, "--early-data", addr)...)
+		if err != nil {
+			t.Fatalf("--early-data (server allows 0-RTT: %v): %v\n%s", allow, err, out)
+		}
+		if k := strings.Join(kinds(t, out), " "); k != "full resumed resumed" {
+			t.Fatalf("got %s:\n%s", k, out)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		want := []string{"no", "accepted", "accepted"}
+		if !allow {
+			want = []string{"no", "no", "no"} // the tickets allow no early data
+		}
+		for i, l := range lines {
+			if !strings.Contains(l, "h3 (TLS 1.3)  HTTP 200") || !strings.HasSuffix(l, "early data: "+want[i]) {
+				t.Errorf("line %d %q: want HTTP 200 over h3 and early data %s", i+1, l, want[i])
+			}
+		}
+		mu.Lock()
+		for i, s := range got {
+			if s.method != http.MethodGet || s.host != "api.example.com" || s.sni != "localhost" {
+				t.Errorf("request %d seen by the server: %+v", i+1, s)
+			}
+		}
+		mu.Unlock()
+	}
+
+	// --host over TCP.
+	var host, sni string
+	l, err := tls.Listen("tcp", "127.0.0.1:0", serverTLS(set))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		host, sni = r.Host, r.TLS.ServerName
+		mu.Unlock()
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	if out, err := runProbeCmd(t, append(common, l.Addr().String())...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	mu.Lock()
+	if host != "api.example.com" || sni != "localhost" {
+		t.Errorf("TCP: server saw Host %q SNI %q", host, sni)
+	}
+	mu.Unlock()
+
+	// --early-data needs h3.
+	if _, err := runProbeCmd(t, "--early-data", "--tls", "1.3", l.Addr().String()); err == nil || !strings.Contains(err.Error(), "--early-data: needs --tls h3") {
+		t.Errorf("--early-data --tls 1.3: %v", err)
 	}
 }

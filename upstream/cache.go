@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 )
 
 // sessionCache is the tls.ClientSessionCache one transport installs: a view
@@ -18,21 +19,39 @@ import (
 // same key when the server sends a ticket. On top of this keying, Go itself
 // refuses a cached session whose server certificate does not cover the
 // ServerName, has expired, or no longer chains to the current RootCAs.
+//
+// With fullEvery set (full_handshake_every), Get also refuses the session
+// of a server whose last successful full handshake is older than fullEvery,
+// so crypto/tls does a full handshake, verifying the server's certificate
+// chain as it is now, instead of resuming.
 type sessionCache struct {
-	store    *sessionStore
-	identity string
-	lifetime time.Duration
-	now      func() time.Time
+	store     *sessionStore
+	identity  string
+	lifetime  time.Duration
+	fullEvery time.Duration // 0: no full-handshake schedule
+	now       func() time.Time
+	logger    *zap.Logger // nil in tests that build a cache by hand
 }
 
 // Get implements tls.ClientSessionCache.
 func (c *sessionCache) Get(sessionKey string) (*tls.ClientSessionState, bool) {
-	return c.store.get(c.key(sessionKey), c.lifetime, c.now())
+	return c.store.lookup(c.key(sessionKey), c.lifetime, c.fullEvery, c.now())
 }
 
 // Put implements tls.ClientSessionCache.
 func (c *sessionCache) Put(sessionKey string, cs *tls.ClientSessionState) {
-	c.store.put(c.key(sessionKey), cs, c.now())
+	if c.store.put(c.key(sessionKey), cs, c.now()) {
+		c.logRecovered(sessionKey)
+	}
+}
+
+// logRecovered says that handshakes to server succeed again after a
+// failure streak.
+func (c *sessionCache) logRecovered(server string) {
+	if c.logger == nil {
+		return
+	}
+	c.logger.Info("upstream TLS handshakes succeed again", zap.String("server_name", server))
 }
 
 func (c *sessionCache) key(server string) sessionKey {

@@ -16,6 +16,7 @@ import (
 //	    session_reuse      [on|off]
 //	    session_cache_size <count>
 //	    session_lifetime   <duration>
+//	    full_handshake_every <duration>
 //	}
 func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume transport name
@@ -60,7 +61,7 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 func isSessionOption(name string) bool {
 	switch name {
-	case "session_reuse", "session_cache_size", "session_lifetime":
+	case "session_reuse", "session_cache_size", "session_lifetime", "full_handshake_every":
 		return true
 	}
 	return false
@@ -110,6 +111,19 @@ func (t *Transport) unmarshalSessionOption(d *caddyfile.Dispenser) error {
 			return d.Errf("session_lifetime: '%s' out of range (0, %s]", args[0], MaxSessionLifetime)
 		}
 		t.SessionLifetime = caddy.Duration(dur)
+
+	case "full_handshake_every":
+		if len(args) != 1 {
+			return d.Errf("full_handshake_every: expected one duration, got %d arguments", len(args))
+		}
+		dur, err := caddy.ParseDuration(args[0])
+		if err != nil {
+			return d.Errf("full_handshake_every: invalid duration '%s': %v", args[0], err)
+		}
+		if dur < MinFullHandshakeEvery {
+			return d.Errf("full_handshake_every: '%s' is shorter than the %s minimum (nearly every connection would be a full handshake; use 'session_reuse off' for that)", args[0], MinFullHandshakeEvery)
+		}
+		t.FullHandshakeEvery = caddy.Duration(dur)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -83,6 +84,9 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			"session_cache_size": 10,
 			"session_lifetime": 90000000000
 		}`},
+		{"full_handshake_every", `http_resume {
+			full_handshake_every 5m
+		}`, `{"full_handshake_every":300000000000}`},
 		{"inherited only", `http_resume {
 			tls_insecure_skip_verify
 			max_conns_per_host 4
@@ -122,6 +126,11 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"lifetime too long", "http_resume {\n\tsession_lifetime 8d\n}", "session_lifetime: '8d' out of range"},
 		{"lifetime two values", "http_resume {\n\tsession_lifetime 1m 2m\n}", "session_lifetime: expected one duration, got 2 arguments"},
 		{"reuse bad value", "http_resume {\n\tsession_reuse maybe\n}", `session_reuse: expected 'on' or 'off', got ["maybe"]`},
+		{"full handshake junk", "http_resume {\n\tfull_handshake_every often\n}", "full_handshake_every: invalid duration 'often'"},
+		{"full handshake too short", "http_resume {\n\tfull_handshake_every 500ms\n}", "full_handshake_every: '500ms' is shorter than the 1s minimum"},
+		{"full handshake negative", "http_resume {\n\tfull_handshake_every -5m\n}", "full_handshake_every: '-5m' is shorter than the 1s minimum"},
+		{"full handshake missing", "http_resume {\n\tfull_handshake_every\n}", "full_handshake_every: expected one duration, got 0 arguments"},
+		{"full handshake twice", "http_resume {\n\tfull_handshake_every 1m\n\tfull_handshake_every 2m\n}", "full_handshake_every already specified, at Caddyfile:3"},
 		{"reuse block", "http_resume {\n\tsession_reuse {\n\t\ton\n\t}\n}", "session_reuse takes no block"},
 	}
 	for _, tc := range tests {
@@ -154,6 +163,7 @@ func TestAdaptRoundTrip(t *testing.T) {
 			session_cache_size 64
 			session_lifetime 10m
 			session_reuse on
+			full_handshake_every 5m
 		}
 	}
 }
@@ -204,7 +214,8 @@ func TestAdaptRoundTrip(t *testing.T) {
 		"keep_alive": {"enabled": false},
 		"session_reuse": true,
 		"session_cache_size": 64,
-		"session_lifetime": 600000000000
+		"session_lifetime": 600000000000,
+		"full_handshake_every": 300000000000
 	}`
 	var got any
 	if err := json.Unmarshal(transportJSON, &got); err != nil {
@@ -222,8 +233,11 @@ func TestAdaptRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("adapted JSON does not load: %v", err)
 	}
-	if !tr.TLSEnabled() || tr.SessionCacheSize != 64 {
-		t.Errorf("loaded transport: tls %v size %d", tr.TLSEnabled(), tr.SessionCacheSize)
+	if !tr.TLSEnabled() || tr.SessionCacheSize != 64 || time.Duration(tr.FullHandshakeEvery) != 5*time.Minute {
+		t.Errorf("loaded transport: tls %v size %d full_handshake_every %s", tr.TLSEnabled(), tr.SessionCacheSize, time.Duration(tr.FullHandshakeEvery))
+	}
+	if again, _ := json.Marshal(tr); !strings.Contains(string(again), `"full_handshake_every":300000000000`) {
+		t.Errorf("re-encoded transport lost full_handshake_every: %s", again)
 	}
 
 	// The whole adapted config provisions.

@@ -51,9 +51,18 @@ type storeShard struct {
 }
 
 type storeEntry struct {
-	key        sessionKey
-	cs         *tls.ClientSessionState
-	stored     int64 // Unix nanoseconds when Put last stored cs
+	key    sessionKey
+	cs     *tls.ClientSessionState // nil: no session, only the health state below
+	stored int64                   // Unix nanoseconds when Put last stored cs
+
+	// fullAt is when a full, fully verified handshake under key last
+	// succeeded (Unix nanoseconds; 0: none seen). A session is offered
+	// under full_handshake_every only while fullAt is recent enough.
+	fullAt int64
+	// failing is set by a failed handshake and cleared by a successful
+	// one: a failure streak is reported once.
+	failing bool
+
 	prev, next *storeEntry
 }
 
@@ -88,41 +97,102 @@ func (s *sessionStore) shard(k sessionKey) *storeShard {
 // get returns the session stored under k if it was stored no longer than
 // maxAge before now. An older entry is removed.
 func (s *sessionStore) get(k sessionKey, maxAge time.Duration, now time.Time) (*tls.ClientSessionState, bool) {
+	return s.lookup(k, maxAge, 0, now)
+}
+
+// lookup is get with an upper bound on the age of the last full handshake
+// under k: when fullEvery is positive, a session is offered only if a full
+// handshake under k succeeded at most fullEvery before now. Otherwise the
+// session is dropped (the health state stays), so that this connection and
+// every later one do a full handshake, with certificate verification, until
+// one succeeds and markFull records it.
+func (s *sessionStore) lookup(k sessionKey, maxAge, fullEvery time.Duration, now time.Time) (*tls.ClientSessionState, bool) {
 	sh := s.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e := sh.items[k]
-	if e == nil {
+	if e == nil || e.cs == nil {
 		return nil, false
 	}
-	if now.UnixNano()-e.stored > int64(maxAge) {
+	ns := now.UnixNano()
+	if ns-e.stored > int64(maxAge) {
 		// Expired: never offer it, and free the slot.
 		sh.remove(e)
+		return nil, false
+	}
+	if fullEvery > 0 && ns-e.fullAt > int64(fullEvery) {
+		// A full handshake is due: refuse the session. fullAt == 0
+		// (no full handshake seen, e.g. the session predates the
+		// option) is always due.
+		e.cs = nil
 		return nil, false
 	}
 	sh.moveToFront(e)
 	return e.cs, true
 }
 
-// put stores cs under k, or removes k when cs is nil (crypto/tls does that
-// for a session it found unusable). At capacity the least recently used
-// entry of the shard is evicted.
-func (s *sessionStore) put(k sessionKey, cs *tls.ClientSessionState, now time.Time) {
+// markFull records that a full handshake under k succeeded at now, and
+// ends any failure streak; it reports whether one was ended.
+func (s *sessionStore) markFull(k sessionKey, now time.Time) (recovered bool) {
+	sh := s.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.entry(k)
+	recovered, e.failing = e.failing, false
+	e.fullAt = now.UnixNano()
+	return recovered
+}
+
+// markFailed records a failed handshake under k, drops its session, and
+// reports whether this failure starts a streak (the previous handshake
+// under k did not fail).
+func (s *sessionStore) markFailed(k sessionKey) (first bool) {
+	sh := s.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.entry(k)
+	first, e.failing = !e.failing, true
+	e.cs = nil
+	return first
+}
+
+// put stores cs under k, or removes k's session when cs is nil (crypto/tls
+// does that for a session it found unusable). At capacity the least
+// recently used entry of the shard is evicted. A new session ends a failure
+// streak under k; put reports whether it ended one.
+func (s *sessionStore) put(k sessionKey, cs *tls.ClientSessionState, now time.Time) (recovered bool) {
 	sh := s.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e := sh.items[k]
 	if cs == nil {
-		if e != nil {
+		switch {
+		case e == nil:
+		case e.fullAt != 0 || e.failing:
+			e.cs = nil // keep the health state
+		default:
 			sh.remove(e)
 		}
-		return
+		return false
 	}
-	if e != nil {
-		e.cs, e.stored = cs, now.UnixNano()
+	if e == nil {
+		e = sh.entry(k)
+	}
+	// A new session means the handshake that made it succeeded.
+	recovered = e.failing
+	e.cs, e.stored, e.failing = cs, now.UnixNano(), false
+	sh.moveToFront(e)
+	return recovered
+}
+
+// entry returns the entry under k, creating an empty one (recycling the
+// least recently used entry at capacity) when there is none. sh.mu is held.
+func (sh *storeShard) entry(k sessionKey) *storeEntry {
+	if e := sh.items[k]; e != nil {
 		sh.moveToFront(e)
-		return
+		return e
 	}
+	var e *storeEntry
 	if len(sh.items) >= sh.cap {
 		// Recycle the least recently used entry.
 		e = sh.head.prev
@@ -130,13 +200,14 @@ func (s *sessionStore) put(k sessionKey, cs *tls.ClientSessionState, now time.Ti
 	} else {
 		e = new(storeEntry)
 	}
-	*e = storeEntry{key: k, cs: cs, stored: now.UnixNano()}
+	*e = storeEntry{key: k}
 	sh.items[k] = e
 	sh.pushFront(e)
+	return e
 }
 
-// len returns the number of entries held (expired ones included until a
-// lookup or eviction removes them).
+// len returns the number of entries held (expired ones, and ones holding
+// only health state, included until a lookup or eviction removes them).
 func (s *sessionStore) len() int {
 	n := 0
 	for i := range s.shards {

@@ -74,6 +74,26 @@ type Transport struct {
 	// Default: 30m.
 	SessionLifetime caddy.Duration `json:"session_lifetime,omitempty"`
 
+	// How often, at least, the transport makes a full, fully verified
+	// handshake to each upstream (each server name and TLS identity) even
+	// while it holds a session for it. A resumed handshake does not see
+	// the upstream's certificate at all, so without this an upstream whose
+	// certificate or trust configuration broke keeps answering resumed
+	// connections until their sessions expire. When the last successful
+	// full handshake to an upstream is older than this, its session is not
+	// offered: the next connection does a full handshake with normal
+	// certificate verification. If that handshake fails, the request fails
+	// like any upstream TLS failure (so Caddy's passive health checks count
+	// it, and active health checks through this transport see it), the
+	// failure is logged once per failure streak and counted in
+	// `caddy_tls_resume_upstream_handshake_failures_total`, and later
+	// connections keep doing full handshakes until one succeeds.
+	// At least 1s, and shorter than session_lifetime (sessions are dropped
+	// that often anyway). Not supported with HTTP/3 upstreams. Default:
+	// off (a session is resumed until session_lifetime or the upstream
+	// ends it).
+	FullHandshakeEvery caddy.Duration `json:"full_handshake_every,omitempty"`
+
 	// h3 replaces the embedded transport's HTTP/3 round tripper when
 	// `versions` is ["3"], so that it uses the same TLS configuration,
 	// session cache included.
@@ -82,6 +102,11 @@ type Transport struct {
 	// storeKey is the key of the shared session store acquired at
 	// provision, released at cleanup; empty when none was acquired.
 	storeKey string
+
+	// health counts and logs failed upstream handshakes and, with
+	// full_handshake_every, watches every request's handshakes; nil for
+	// plain HTTP and HTTP/3 upstreams.
+	health *handshakeHealth
 }
 
 // CaddyModule returns the Caddy module information.
@@ -146,6 +171,9 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 
 	if t.SessionReuse != nil && !*t.SessionReuse {
 		ctx.Logger().Info("upstream TLS session reuse disabled")
+		if h3cfg == nil {
+			t.health = newHandshakeHealth(cfg, nil, ctx.Logger(), false)
+		}
 		return nil
 	}
 
@@ -155,18 +183,22 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	}
 	t.storeKey = storeKey(t.SessionCacheSize)
 
-	lifetime := time.Duration(t.SessionLifetime)
+	lifetime, fullEvery := time.Duration(t.SessionLifetime), time.Duration(t.FullHandshakeEvery)
 	identity := identityDigest(in)
-	cfg.ClientSessionCache = &sessionCache{store: store, identity: identity, lifetime: lifetime, now: time.Now}
+	cache := &sessionCache{store: store, identity: identity, lifetime: lifetime, fullEvery: fullEvery, now: time.Now, logger: ctx.Logger()}
+	cfg.ClientSessionCache = cache
 	if h3cfg != nil {
 		in.Protocol = "quic"
-		h3cfg.ClientSessionCache = &sessionCache{store: store, identity: identityDigest(in), lifetime: lifetime, now: time.Now}
+		h3cfg.ClientSessionCache = &sessionCache{store: store, identity: identityDigest(in), lifetime: lifetime, now: time.Now, logger: ctx.Logger()}
+	} else {
+		t.health = newHandshakeHealth(cfg, cache, ctx.Logger(), fullEvery > 0)
 	}
 
 	if ce := ctx.Logger().Check(zap.DebugLevel, "upstream TLS session reuse enabled"); ce != nil {
 		ce.Write(
 			zap.Int("session_cache_size", t.SessionCacheSize),
 			zap.Duration("session_lifetime", lifetime),
+			zap.Duration("full_handshake_every", fullEvery),
 			zap.String("identity", hex.EncodeToString([]byte(identity[:8]))),
 		)
 	}
@@ -190,6 +222,29 @@ func (t *Transport) validate() error {
 	if t.SessionLifetime == 0 {
 		t.SessionLifetime = caddy.Duration(DefaultSessionLifetime)
 	}
+	return t.validateFullHandshakeEvery()
+}
+
+// validateFullHandshakeEvery checks full_handshake_every against the other
+// settings (session_lifetime already has its default).
+func (t *Transport) validateFullHandshakeEvery() error {
+	every := time.Duration(t.FullHandshakeEvery)
+	switch {
+	case every == 0:
+		return nil
+	case every < 0:
+		return fmt.Errorf("full_handshake_every: must be a positive duration, got %s", every)
+	case every < MinFullHandshakeEvery:
+		return fmt.Errorf("full_handshake_every: %s is shorter than the %s minimum: nearly every connection would be a full handshake (to turn resumption off, use session_reuse off)", every, MinFullHandshakeEvery)
+	case every >= time.Duration(t.SessionLifetime):
+		return fmt.Errorf("full_handshake_every: %s is not shorter than session_lifetime (%s): sessions are already dropped at least that often, so it would have no effect", every, time.Duration(t.SessionLifetime))
+	case t.SessionReuse != nil && !*t.SessionReuse:
+		return fmt.Errorf("full_handshake_every: %s has no effect with session_reuse off (every handshake is full)", every)
+	case t.TLS == nil:
+		return fmt.Errorf("full_handshake_every: %s needs TLS to the upstream (an https:// upstream or a tls option)", every)
+	case len(t.Versions) == 1 && t.Versions[0] == "3":
+		return fmt.Errorf("full_handshake_every: %s is not supported with HTTP/3 upstreams (versions 3)", every)
+	}
 	return nil
 }
 
@@ -199,7 +254,19 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.SetScheme(req)
 		return t.h3.RoundTrip(req)
 	}
-	return t.HTTPTransport.RoundTrip(req)
+	h := t.health
+	if h == nil {
+		return t.HTTPTransport.RoundTrip(req)
+	}
+	var w *handshakeWatch
+	if h.schedule {
+		req, w = h.watch(req)
+	}
+	resp, err := t.HTTPTransport.RoundTrip(req)
+	if err != nil {
+		h.roundTripFailed(req, w, err)
+	}
+	return resp, err
 }
 
 // Cleanup implements caddy.CleanerUpper: it closes idle upstream

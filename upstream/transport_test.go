@@ -147,6 +147,13 @@ func TestTransportConfigErrors(t *testing.T) {
 		{`{"session_lifetime": "soon"}`, "soon"},
 		{`{"session_reuse": "yes"}`, "session_reuse"},
 		{`{"session_cache": 10}`, `unknown field "session_cache"`},
+		{`{"tls": {}, "full_handshake_every": "-1m"}`, "full_handshake_every: must be a positive duration, got -1m0s"},
+		{`{"tls": {}, "full_handshake_every": "500ms"}`, "full_handshake_every: 500ms is shorter than the 1s minimum"},
+		{`{"tls": {}, "full_handshake_every": "30m"}`, "full_handshake_every: 30m0s is not shorter than session_lifetime (30m0s)"},
+		{`{"tls": {}, "full_handshake_every": "5m", "session_lifetime": "2m"}`, "full_handshake_every: 5m0s is not shorter than session_lifetime (2m0s)"},
+		{`{"tls": {}, "full_handshake_every": "1m", "session_reuse": false}`, "full_handshake_every: 1m0s has no effect with session_reuse off"},
+		{`{"full_handshake_every": "1m"}`, "full_handshake_every: 1m0s needs TLS to the upstream"},
+		{`{"tls": {}, "full_handshake_every": "1m", "versions": ["3"]}`, "full_handshake_every: 1m0s is not supported with HTTP/3 upstreams"},
 		// Caddy's own validation still applies.
 		{`{"versions": ["4"]}`, "unsupported HTTP version: 4"},
 		{`{"tls": {"renegotiation": "sometimes"}}`, "invalid TLS renegotiation level: sometimes"},

@@ -42,6 +42,9 @@ type goBackendOptions struct {
 	// ticketKey, when set, is this server's only session ticket key (two
 	// servers with the same key accept each other's tickets).
 	ticketKey *[32]byte
+	// certNow, when set, replaces cert: the certificate served is whatever
+	// it returns at each handshake (the ticket keys stay).
+	certNow func() *tls.Certificate
 }
 
 func startGoBackend(t testing.TB, o goBackendOptions) *goBackend {
@@ -56,6 +59,10 @@ func startGoBackend(t testing.TB, o goBackendOptions) *goBackend {
 		ClientCAs:    o.clientCAs.Pool(),
 		MaxVersion:   o.maxVer,
 		NextProtos:   []string{"h2", "http/1.1"},
+	}
+	if o.certNow != nil {
+		cfg.Certificates = nil
+		cfg.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return o.certNow(), nil }
 	}
 	if o.ticketKey != nil {
 		cfg.SetSessionTicketKeys([][32]byte{*o.ticketKey})

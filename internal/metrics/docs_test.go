@@ -23,6 +23,7 @@ func TestDocumentedNamesExist(t *testing.T) {
 	StoreOperations.WithLabelValues("get", "ok")
 	EarlyDataRequests.WithLabelValues("allowed")
 	UpstreamHandshakes.WithLabelValues("true")
+	UpstreamHandshakeFailures.WithLabelValues("certificate")
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -75,11 +75,22 @@ var (
 		Namespace: namespace, Subsystem: subsystem, Name: "upstream_handshakes_total",
 		Help: "TLS handshakes from the reverse proxy to upstreams, by resumption.",
 	}, []string{"resumed"})
+
+	// UpstreamHandshakeFailures counts TLS handshakes from the http_resume
+	// transport to upstreams that failed, by reason ("certificate": the
+	// upstream's certificate did not verify; "alert": the upstream sent a
+	// TLS alert, e.g. it refused the client certificate; "timeout";
+	// "other").
+	UpstreamHandshakeFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: subsystem, Name: "upstream_handshake_failures_total",
+		Help: "Failed TLS handshakes from the reverse proxy to upstreams, by reason.",
+	}, []string{"reason"})
 )
 
 var all = []prometheus.Collector{
 	Handshakes, TicketRejections, RingRotations, RingCurrentKeyAge,
 	StoreOperations, EarlyDataRequests, UpstreamHandshakes,
+	UpstreamHandshakeFailures,
 }
 
 // Register adds every collector to reg (Caddy's per-config registry).

@@ -129,3 +129,80 @@ func TestDial(t *testing.T) {
 		}
 	})
 }
+
+// capture is a session cache keeping the last session stored.
+type capture struct{ cs *tls.ClientSessionState }
+
+func (c *capture) Get(string) (*tls.ClientSessionState, bool) { return nil, false }
+func (c *capture) Put(_ string, cs *tls.ClientSessionState) {
+	if cs != nil {
+		c.cs = cs
+	}
+}
+
+// TestTicketLifetime reads the lifetime back from real sessions: Go's
+// server (always 7 days), and the same session re-encoded with other
+// use-by times, as a server with another ticket_lifetime would give.
+func TestTicketLifetime(t *testing.T) {
+	set, err := pki.NewSet(pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, version := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
+		addr := serve(t, &tls.Config{Certificates: []tls.Certificate{set.Server.TLSCertificate()}, MaxVersion: version})
+		var c capture
+		now := time.Now()
+		cfg := &tls.Config{ServerName: "localhost", RootCAs: set.Root.Pool(), ClientSessionCache: &c, Time: func() time.Time { return now }}
+		conn, _, err := Dial(context.Background(), addr, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.ReadAll(conn) // takes in a TLS 1.3 ticket
+		conn.Close()
+		if c.cs == nil {
+			t.Fatalf("%s: no session stored", tls.VersionName(version))
+		}
+		life, ok := TicketLifetime(c.cs)
+		if version == tls.VersionTLS12 {
+			if ok {
+				t.Errorf("TLS 1.2: lifetime %s reported; Go keeps none", life)
+			}
+			continue
+		}
+		if !ok || life != 7*24*time.Hour {
+			t.Fatalf("TLS 1.3 from Go's server: %s %v, want 168h", life, ok)
+		}
+		// Re-encode with use_by = created_at + d: the last 12 bytes of a
+		// TLS 1.3 client session are use_by and age_add.
+		ticket, state, err := c.cs.ResumptionState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := state.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		created := uint64(now.Unix())
+		for _, d := range []time.Duration{30 * time.Minute, 7200 * time.Second, time.Second} {
+			mod := append([]byte(nil), b...)
+			useBy := created + uint64(d/time.Second)
+			for i := 0; i < 8; i++ {
+				mod[len(mod)-12+i] = byte(useBy >> (56 - 8*i))
+			}
+			st, err := tls.ParseSessionState(mod)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs, err := tls.NewResumptionState(ticket, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, ok := TicketLifetime(cs); !ok || got != d {
+				t.Errorf("use_by created+%s: got %s %v", d, got, ok)
+			}
+		}
+	}
+	if _, ok := TicketLifetime(nil); ok {
+		t.Error("nil session: ok")
+	}
+}
