@@ -107,12 +107,12 @@ func TestMemoryStoreCacheMetrics(t *testing.T) {
 func TestRedisLocalCacheMetrics(t *testing.T) {
 	srv := testredis.Must(t)
 	ctx := ctxT(t)
-	base := readCache(metrics.CacheRedisLocal)
 	s := newRedisStore(t, srv, func(s *RedisStore) { s.LocalCacheEntries = 1 })
 	if !s.cache.waitSynced(5 * time.Second) {
 		t.Fatal("cache subscription not established")
 	}
-	base = readCache(metrics.CacheRedisLocal) // the first subscription flushes an empty cache
+	// After the first subscription (which flushes the empty cache).
+	base := readCache(metrics.CacheRedisLocal)
 	h1, h2 := newHandle(t), newHandle(t)
 	for _, h := range [][]byte{h1, h2} {
 		if err := s.Put(ctx, h, []byte("x"), [32]byte{}, time.Minute); err != nil {
