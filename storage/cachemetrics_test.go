@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tlsresume/caddy-tlsresume/internal/metrics"
@@ -136,5 +137,16 @@ func TestRedisLocalCacheMetrics(t *testing.T) {
 	}
 	if got := readCache(metrics.CacheRedisLocal).minus(base); got.entries != 0 {
 		t.Fatalf("after Close: %+v", got)
+	}
+}
+
+// Caddy cleans up a module whose Provision failed.
+func TestMemoryStoreCleanupUnprovisioned(t *testing.T) {
+	s := &MemoryStore{MaxEntries: -1}
+	if err := s.Provision(caddy.Context{}); err == nil {
+		t.Fatal("max_entries -1 accepted")
+	}
+	if err := s.Cleanup(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -235,6 +235,9 @@ func (s *MemoryStore) InvalidateAll(context.Context) error {
 // dropAll empties the store; flushed says whether the dropped sessions
 // count as flush evictions (not when the store is closed).
 func (s *MemoryStore) dropAll(flushed bool) {
+	if s.memCore == nil {
+		return // never provisioned (Caddy cleans up after a failed Provision)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := float64(s.lru.Len())

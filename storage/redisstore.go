@@ -236,6 +236,10 @@ func (t *RedisTLS) config(repl *caddy.Replacer) (*tls.Config, error) {
 
 // NewRedisStore returns a provisioned store for tests and tools.
 func NewRedisStore(s *RedisStore) (*RedisStore, error) {
+	if s.logger == nil {
+		// Without a config, the context would give a development logger.
+		s.logger = caddy.Log().Named("tls_resume.session_stores.redis")
+	}
 	if err := s.Provision(caddy.Context{}); err != nil {
 		return nil, err
 	}
