@@ -113,13 +113,16 @@ func unregisterRedisLog(sink *redisLogSink) {
 type redisLogAdapter struct{}
 
 func (redisLogAdapter) Printf(_ context.Context, format string, v ...any) {
-	msg := strings.TrimSpace(strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: "))
 	sink := redisLogs.current.Load()
 	if sink == nil {
 		// Not reached: the adapter is installed with the first sink.
 		sink = fallbackRedisSink()
 	}
-	sink.line(msg)
+	if sink.failing.Load() {
+		sink.suppressed.Add(1) // a repeat: not even formatted
+		return
+	}
+	sink.line(strings.TrimSpace(strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: ")))
 }
 
 var fallbackRedisSink = sync.OnceValue(func() *redisLogSink {
