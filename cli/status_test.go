@@ -28,9 +28,20 @@ func freeAddr(t *testing.T) string {
 // port and the given apps, and stops it when the test ends.
 func loadCaddy(t *testing.T, apps map[string]any) string {
 	t.Helper()
+	return loadCaddyAdmin(t, nil, apps)
+}
+
+// loadCaddyAdmin is loadCaddy with extra admin settings (such as
+// enforce_origin).
+func loadCaddyAdmin(t *testing.T, adminExtra map[string]any, apps map[string]any) string {
+	t.Helper()
 	admin := freeAddr(t)
+	adminCfg := map[string]any{"listen": admin, "config": map[string]any{"persist": false}}
+	for k, v := range adminExtra {
+		adminCfg[k] = v
+	}
 	cfg, err := json.Marshal(map[string]any{
-		"admin":   map[string]any{"listen": admin, "config": map[string]any{"persist": false}},
+		"admin":   adminCfg,
 		"storage": map[string]any{"module": "file_system", "root": t.TempDir()},
 		"apps":    apps,
 	})
@@ -119,7 +130,7 @@ func TestPrintStatusFailingStorage(t *testing.T) {
 	st := &tlsresume.Status{Ring: "r", Store: tlsresume.StoreStatus{LastError: "loading ring: connection refused", Failures: 4},
 		Handshakes:       tlsresume.HandshakeCounts{Total: 4, Resumed: 3, ByServer: map[string]tlsresume.ServerCounts{"srv0": {Total: 4, Resumed: 3}}},
 		TicketRejections: map[string]uint64{"expired": 2, "tampered": 0}}
-	if err := printStatus(&buf, st); err != nil {
+	if err := printStatus(&buf, st, nil); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
@@ -135,5 +146,9 @@ func TestPrintStatusFailingStorage(t *testing.T) {
 	}
 	if strings.Contains(out, "tampered") {
 		t.Errorf("zero counts printed:\n%s", out)
+	}
+	// A node that reports no ratio and no refusals gets no such lines.
+	if strings.Contains(out, "resumption ratio") || strings.Contains(out, "refusals") {
+		t.Errorf("absent fields printed:\n%s", out)
 	}
 }

@@ -10,6 +10,9 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tlsresume/caddy-tlsresume/internal/metrics"
 )
 
 func init() {
@@ -40,6 +43,23 @@ type memCore struct {
 	byKey  map[string]*list.Element
 	byLeaf map[[32]byte]map[string]struct{}
 	now    func() time.Time
+	gauges cacheMetrics
+}
+
+// cacheMetrics are a cache's series, resolved once: updating them is an
+// atomic add, with no allocation and no lock of their own.
+type cacheMetrics struct {
+	entries                    prometheus.Gauge
+	capacity, expired, flushed prometheus.Counter
+}
+
+func newCacheMetrics(store string) cacheMetrics {
+	return cacheMetrics{
+		entries:  metrics.StoreCacheEntries.WithLabelValues(store),
+		capacity: metrics.StoreCacheEvictions.WithLabelValues(store, metrics.EvictCapacity),
+		expired:  metrics.StoreCacheEvictions.WithLabelValues(store, metrics.EvictExpired),
+		flushed:  metrics.StoreCacheEvictions.WithLabelValues(store, metrics.EvictFlush),
+	}
 }
 
 type memEntry struct {
@@ -61,17 +81,24 @@ func (MemoryStore) CaddyModule() caddy.ModuleInfo {
 // NewMemoryStore returns a provisioned memory store holding at most
 // maxEntries sessions.
 func NewMemoryStore(maxEntries int) *MemoryStore {
+	return newMemoryStoreFor(maxEntries, metrics.CacheMemory)
+}
+
+// newMemoryStoreFor is NewMemoryStore whose metrics carry the store label
+// cache (metrics.CacheMemory or metrics.CacheRedisLocal).
+func newMemoryStoreFor(maxEntries int, cache string) *MemoryStore {
 	s := &MemoryStore{MaxEntries: maxEntries}
-	s.init()
+	s.init(cache)
 	return s
 }
 
-func (s *MemoryStore) init() {
+func (s *MemoryStore) init(cache string) {
 	s.memCore = &memCore{
 		lru:    list.New(),
 		byKey:  make(map[string]*list.Element),
 		byLeaf: make(map[[32]byte]map[string]struct{}),
 		now:    time.Now,
+		gauges: newCacheMetrics(cache),
 	}
 }
 
@@ -88,7 +115,7 @@ func (s *MemoryStore) Provision(caddy.Context) error {
 		return err
 	}
 	s.StoreOptions = opts
-	s.init()
+	s.init(metrics.CacheMemory)
 	return nil
 }
 
@@ -105,6 +132,7 @@ func (s *MemoryStore) Put(_ context.Context, handle, sealed []byte, leaf [32]byt
 		s.removeLocked(el)
 	}
 	s.byKey[key] = s.lru.PushFront(e)
+	s.gauges.entries.Inc()
 	if leaf != ([32]byte{}) {
 		set := s.byLeaf[leaf]
 		if set == nil {
@@ -115,6 +143,7 @@ func (s *MemoryStore) Put(_ context.Context, handle, sealed []byte, leaf [32]byt
 	}
 	for s.lru.Len() > s.MaxEntries {
 		s.removeLocked(s.lru.Back())
+		s.gauges.capacity.Inc()
 	}
 	return nil
 }
@@ -127,6 +156,7 @@ func (s *MemoryStore) lookupLocked(handle []byte) *list.Element {
 	}
 	if !s.now().Before(el.Value.(*memEntry).expires) {
 		s.removeLocked(el)
+		s.gauges.expired.Inc()
 		return nil
 	}
 	return el
@@ -134,6 +164,7 @@ func (s *MemoryStore) lookupLocked(handle []byte) *list.Element {
 
 func (s *MemoryStore) removeLocked(el *list.Element) {
 	e := s.lru.Remove(el).(*memEntry)
+	s.gauges.entries.Dec()
 	delete(s.byKey, e.key)
 	if set := s.byLeaf[e.leaf]; set != nil {
 		delete(set, e.key)
@@ -197,12 +228,26 @@ func (s *MemoryStore) RevokeLeaf(_ context.Context, leaf [32]byte) (int, error) 
 
 // InvalidateAll deletes every session.
 func (s *MemoryStore) InvalidateAll(context.Context) error {
+	s.dropAll(true)
+	return nil
+}
+
+// dropAll empties the store; flushed says whether the dropped sessions
+// count as flush evictions (not when the store is closed).
+func (s *MemoryStore) dropAll(flushed bool) {
+	if s.memCore == nil {
+		return // never provisioned (Caddy cleans up after a failed Provision)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	n := float64(s.lru.Len())
+	s.gauges.entries.Sub(n)
+	if flushed {
+		s.gauges.flushed.Add(n)
+	}
 	s.lru.Init()
 	clear(s.byKey)
 	clear(s.byLeaf)
-	return nil
 }
 
 // ClaimEarlyData reports whether this is the first 0-RTT use of a session
@@ -228,8 +273,16 @@ func (s *MemoryStore) Len() int {
 	return s.lru.Len()
 }
 
-// Close drops every session.
-func (s *MemoryStore) Close() error { return s.InvalidateAll(context.Background()) }
+// Close drops every session (they leave caddy_tls_resume_store_cache_entries,
+// and are not counted as evictions).
+func (s *MemoryStore) Close() error {
+	s.dropAll(false)
+	return nil
+}
+
+// Cleanup drops every session when Caddy unloads the config, so that the
+// entries gauge only counts stores in use.
+func (s *MemoryStore) Cleanup() error { return s.Close() }
 
 // UnmarshalCaddyfile sets up the store from a session_store block.
 // Syntax:
@@ -281,5 +334,6 @@ func (s *MemoryStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 var (
 	_ SessionStoreModule    = (*MemoryStore)(nil)
 	_ caddy.Provisioner     = (*MemoryStore)(nil)
+	_ caddy.CleanerUpper    = (*MemoryStore)(nil)
 	_ caddyfile.Unmarshaler = (*MemoryStore)(nil)
 )

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tlsresume/caddy-tlsresume/internal/metrics"
 )
 
 // DefaultRedisLocalCacheEntries bounds the in-process cache in front of
@@ -43,7 +45,7 @@ type localCache struct {
 // client certificate's sessions), "*" (everything).
 func newLocalCache(client redis.UniversalClient, channel string, entries int) *localCache {
 	c := &localCache{
-		mem:     NewMemoryStore(entries),
+		mem:     newMemoryStoreFor(entries, metrics.CacheRedisLocal),
 		client:  client,
 		channel: channel,
 		done:    make(chan struct{}),
@@ -114,7 +116,7 @@ func (c *localCache) close() {
 		c.cancel()
 		_ = c.pubsub.Close()
 		<-c.done
-		_ = c.mem.InvalidateAll(context.Background())
+		_ = c.mem.Close()
 	})
 }
 

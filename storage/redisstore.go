@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 )
 
 func init() {
@@ -88,6 +89,10 @@ type RedisStore struct {
 	client redis.UniversalClient
 	prefix string
 	cache  *localCache
+	// logger receives go-redis's own log lines (see redislog.go);
+	// Provision sets it from the module's context unless a test did.
+	logger  *zap.Logger
+	logSink *redisLogSink
 }
 
 // RedisTLS configures TLS to Redis.
@@ -114,7 +119,7 @@ func (RedisStore) CaddyModule() caddy.ModuleInfo {
 // Provision validates the configuration and creates the client. It does
 // not connect: a Redis that is down at start only means full handshakes
 // (or stateless tickets) until it is back.
-func (s *RedisStore) Provision(caddy.Context) error {
+func (s *RedisStore) Provision(ctx caddy.Context) error {
 	repl := caddy.NewReplacer()
 	if len(s.Addresses) == 0 {
 		return errors.New("addresses: at least one Redis address is required")
@@ -179,6 +184,12 @@ func (s *RedisStore) Provision(caddy.Context) error {
 		DisableIdentity: true,
 	}
 	s.client = redis.NewUniversalClient(uo)
+	if s.logger == nil {
+		s.logger = ctx.Logger()
+	}
+	s.logSink = &redisLogSink{logger: s.logger}
+	s.client.AddHook(redisStreakHook{s.logSink})
+	registerRedisLog(s.logSink)
 	if !s.NoLocalCache {
 		n := s.LocalCacheEntries
 		if n == 0 {
@@ -225,6 +236,10 @@ func (t *RedisTLS) config(repl *caddy.Replacer) (*tls.Config, error) {
 
 // NewRedisStore returns a provisioned store for tests and tools.
 func NewRedisStore(s *RedisStore) (*RedisStore, error) {
+	if s.logger == nil {
+		// Without a config, the context would give a development logger.
+		s.logger = caddy.Log().Named("tls_resume.session_stores.redis")
+	}
 	if err := s.Provision(caddy.Context{}); err != nil {
 		return nil, err
 	}
@@ -463,6 +478,7 @@ func (s *RedisStore) Close() error {
 		c.close()
 	}
 	err := s.client.Close()
+	unregisterRedisLog(s.logSink)
 	if errors.Is(err, redis.ErrClosed) {
 		return nil
 	}

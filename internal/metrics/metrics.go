@@ -10,6 +10,10 @@
 // Hot paths should resolve label values once at provision time (for example
 // EarlyDataRequests.WithLabelValues("rejected")) and keep the returned
 // prometheus.Counter: Inc on it is one atomic add, with no allocation.
+// The same holds for histograms: resolve the prometheus.Observer once
+// (HandshakeDuration.WithLabelValues(server, "true", "true")); Observe on it
+// is a binary search over LatencyBuckets and atomic adds, lock-free and
+// allocation-free.
 package metrics
 
 import (
@@ -85,12 +89,107 @@ var (
 		Namespace: namespace, Subsystem: subsystem, Name: "upstream_handshake_failures_total",
 		Help: "Failed TLS handshakes from the reverse proxy to upstreams, by reason.",
 	}, []string{"reason"})
+	// HandshakeRefusals counts handshakes the plugin refused, full or
+	// resumed (a resumption refused before its ticket was accepted
+	// included), once per refused handshake. Labels: server (Caddy HTTP
+	// server name), reason (at least "revoked": the client certificate
+	// is on the deny list; "verifier": a client_auth verifier module or
+	// the policy's own client certificate check said no).
+	HandshakeRefusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: subsystem, Name: "handshake_refusals_total",
+		Help: "TLS handshakes refused by tls_resume (full or resumed), by server and reason.",
+	}, []string{"server", "reason"})
+
+	// HandshakeDuration observes server-side TLS handshake time on
+	// policies the tls_resume app manages, in seconds, with the labels of
+	// Handshakes. What exactly it spans is documented where it is
+	// observed (the tlsresume package) and in docs/metrics.md.
+	HandshakeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Subsystem: subsystem, Name: "handshake_duration_seconds",
+		Help:    "Server-side TLS handshake time on policies managed by tls_resume, by server, resumption and client authentication.",
+		Buckets: LatencyBuckets,
+	}, []string{"server", "resumed", "mutual"})
+
+	// VerifyDuration observes the time the client-authentication checks
+	// alone take (deny list, client_auth verifier modules, the policy's
+	// own checks), in seconds, by server and resumed. Revocation lookups
+	// of verifier modules show up here.
+	VerifyDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Subsystem: subsystem, Name: "verify_duration_seconds",
+		Help:    "Time spent in client certificate checks during TLS handshakes, by server and resumption.",
+		Buckets: LatencyBuckets,
+	}, []string{"server", "resumed"})
+
+	// StoreOperationDuration observes how long one session store
+	// operation took, in seconds, by op (the op values of
+	// StoreOperations: "put", "get", "take", "claim_early_data").
+	// Operations skipped because the circuit is open are not observed.
+	StoreOperationDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Subsystem: subsystem, Name: "store_operation_duration_seconds",
+		Help:    "Session store operation latency as seen by the handshake, by operation.",
+		Buckets: LatencyBuckets,
+	}, []string{"op"})
+
+	// StoreCircuitOpen is 1 while the session store's circuit breaker is
+	// open (handshakes skip the store and use the fallback), else 0.
+	StoreCircuitOpen = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Subsystem: subsystem, Name: "store_circuit_open",
+		Help: "1 while the session store circuit breaker is open (handshakes skip the store), 0 otherwise.",
+	})
+
+	// StoreCacheEntries is the number of sessions held in this process's
+	// session caches, by store: "memory" (the memory session store) or
+	// "redis_local" (the Redis store's in-process cache). Expired entries
+	// count until they are touched or evicted.
+	StoreCacheEntries = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Subsystem: subsystem, Name: "store_cache_entries",
+		Help: "Sessions held in this process's session caches, by store (memory, redis_local).",
+	}, []string{"store"})
+
+	// StoreCacheEvictions counts sessions dropped from those caches other
+	// than by an explicit delete, by store and reason: "capacity" (the
+	// least recently used entry, beyond max_entries or
+	// local_cache_entries), "expired" (found past its lifetime), "flush"
+	// (the whole cache emptied: invalidate, a revocation, or for
+	// redis_local a Redis failure or resubscription).
+	StoreCacheEvictions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: subsystem, Name: "store_cache_evictions_total",
+		Help: "Sessions dropped from this process's session caches other than by delete, by store and reason (capacity, expired, flush).",
+	}, []string{"store", "reason"})
+)
+
+// LatencyBuckets are the upper bounds, in seconds, of the duration
+// histograms (handshake, verification, session store operations). They
+// resolve 50µs to 100ms in steps of at most 1.5× to 2× (so a quantile
+// interpolated inside one bucket is off by less than its width), with one
+// bucket below (25µs: "faster than we resolve") and two above (250ms, 1s:
+// stalls such as a revocation lookup or a store call hitting its budget).
+// 22 buckets: a histogram costs 25 series (the buckets, +Inf, _sum and
+// _count) per label combination.
+var LatencyBuckets = []float64{
+	0.000025, 0.00005, 0.000075,
+	0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.00075,
+	0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075,
+	0.01, 0.015, 0.025, 0.05, 0.1,
+	0.25, 1,
+}
+
+// Label values of StoreCacheEntries and StoreCacheEvictions.
+const (
+	CacheMemory     = "memory"      // the memory session store
+	CacheRedisLocal = "redis_local" // the Redis store's in-process cache
+
+	EvictCapacity = "capacity"
+	EvictExpired  = "expired"
+	EvictFlush    = "flush"
 )
 
 var all = []prometheus.Collector{
 	Handshakes, TicketRejections, RingRotations, RingCurrentKeyAge,
 	StoreOperations, EarlyDataRequests, UpstreamHandshakes,
 	UpstreamHandshakeFailures,
+	HandshakeRefusals, HandshakeDuration, VerifyDuration,
+	StoreOperationDuration, StoreCircuitOpen, StoreCacheEntries, StoreCacheEvictions,
 }
 
 // Register adds every collector to reg (Caddy's per-config registry).

@@ -57,3 +57,44 @@ func TestKeyAge(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The duration histograms must resolve 50µs to 100ms: both are bucket
+// bounds, the bounds grow, and no step inside that range is wider than 2×.
+func TestLatencyBuckets(t *testing.T) {
+	has := map[float64]bool{}
+	for i, b := range LatencyBuckets {
+		has[b] = true
+		if i == 0 {
+			continue
+		}
+		prev := LatencyBuckets[i-1]
+		if b <= prev {
+			t.Fatalf("bucket %d (%g) not above %g", i, b, prev)
+		}
+		if prev >= 50e-6 && b <= 100e-3 && b/prev > 2.0001 {
+			t.Errorf("step %g → %g is wider than 2×", prev, b)
+		}
+	}
+	for _, want := range []float64{50e-6, 100e-3} {
+		if !has[want] {
+			t.Errorf("%g s is not a bucket bound", want)
+		}
+	}
+}
+
+// Observing on a resolved child and adding to a resolved gauge allocate
+// nothing: these run on every handshake and every cache operation.
+func TestHotPathAllocationFree(t *testing.T) {
+	h := HandshakeDuration.WithLabelValues("alloc", "true", "true")
+	g := StoreCacheEntries.WithLabelValues(CacheMemory)
+	c := HandshakeRefusals.WithLabelValues("alloc", "verifier")
+	if n := testing.AllocsPerRun(1000, func() {
+		h.Observe(0.0004)
+		g.Add(1)
+		g.Sub(1)
+		c.Inc()
+		StoreCircuitOpen.Set(0)
+	}); n != 0 {
+		t.Fatalf("%v allocations per observation", n)
+	}
+}
