@@ -153,6 +153,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // never open, so clients simply get full handshakes.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	refusalLog.logger.Store(a.logger)
 	a.rings = new(ringHolder)
 	if err := metrics.Register(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %v", err)

@@ -3,7 +3,6 @@ package tlsresume
 import (
 	"crypto/tls"
 	"encoding/binary"
-	"sync"
 	"time"
 )
 
@@ -33,98 +32,15 @@ import (
 // field) gets a ticket that never opens, so its next connection is a full
 // handshake: the bound can shorten a session, never lengthen it.
 
-// authCarryTTL bounds how long an entry waits for its WrapSession. On TCP,
+// authCarryTTL bounds how long a record waits for its WrapSession. On TCP,
 // Go issues the ticket in the same flight that accepts the session; over
 // QUIC, once the handshake completes, one round trip later.
-const authCarryTTL = 30 * time.Second
+const authCarryTTL = defaultConnTTL
 
-// authCarry hands a resumed session's authentication time from
-// UnwrapSession to the WrapSession of the same TLS 1.3 connection.
-type authCarry struct {
-	shards [authCarryShards]authCarryShard
-}
-
-const (
-	authCarryShards   = 16
-	authCarryShardCap = 4096 // 65,536 handshakes in flight
-)
-
-type authCarryShard struct {
-	mu        sync.Mutex
-	m         map[uintptr]authCarryEntry
-	nextSweep int64
-}
-
-type authCarryEntry struct {
-	authAt  int64 // Unix seconds
-	expires int64 // Unix nanoseconds
-}
-
-func (a *authCarry) shard(key uintptr) *authCarryShard {
-	// Arrays of pointers are at least 8-byte aligned.
-	return &a.shards[(key>>3)%authCarryShards]
-}
-
-// put records authAt for the session whose peer array is at key. A full
-// shard (a flood of handshakes that never finish) drops the record: that
-// connection's next ticket will not open.
-func (a *authCarry) put(key uintptr, authAt int64, now time.Time) {
-	if key == 0 {
-		return
-	}
-	n := now.UnixNano()
-	sh := a.shard(key)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.m == nil {
-		sh.m = make(map[uintptr]authCarryEntry)
-	}
-	if n >= sh.nextSweep {
-		// At most one sweep per half TTL, so a flood cannot make every
-		// put walk a full shard.
-		for k, e := range sh.m {
-			if e.expires <= n {
-				delete(sh.m, k)
-			}
-		}
-		sh.nextSweep = n + int64(authCarryTTL/2)
-	}
-	if _, ok := sh.m[key]; !ok && len(sh.m) >= authCarryShardCap {
-		return
-	}
-	// Overwrite: an entry at this address belongs to a dead array.
-	sh.m[key] = authCarryEntry{authAt: authAt, expires: n + int64(authCarryTTL)}
-}
-
-// take returns and forgets the authentication time recorded for key.
-func (a *authCarry) take(key uintptr, now time.Time) (int64, bool) {
-	if key == 0 {
-		return 0, false
-	}
-	sh := a.shard(key)
-	sh.mu.Lock()
-	e, ok := sh.m[key]
-	if ok {
-		delete(sh.m, key)
-	}
-	sh.mu.Unlock()
-	if !ok || e.expires <= now.UnixNano() {
-		return 0, false
-	}
-	return e.authAt, true
-}
-
-// len counts the entries, for tests.
-func (a *authCarry) len() int {
-	n := 0
-	for i := range a.shards {
-		sh := &a.shards[i]
-		sh.mu.Lock()
-		n += len(sh.m)
-		sh.mu.Unlock()
-	}
-	return n
-}
+// authCarry hands a resumed session's authentication time (Unix seconds)
+// from UnwrapSession to the WrapSession of the same TLS 1.3 connection,
+// keyed by the session's peer certificate array (conntable.go).
+type authCarry = connTable[int64]
 
 // sessionAuthTime says when the client of the session WrapSession is about
 // to seal last completed a full handshake, or false when that is unknown.

@@ -7,10 +7,10 @@ import (
 )
 
 func TestAuthCarry(t *testing.T) {
-	var c authCarry
+	c := authCarry{ttl: authCarryTTL}
 	now := t0
-	c.put(0x1000, 42, now) // a record
-	c.put(0, 7, now)       // no key: ignored
+	c.put(0x1000, 42, now, nil) // a record
+	c.put(0, 7, now, nil)       // no key: ignored
 	if at, ok := c.take(0x1000, now.Add(time.Second)); !ok || at != 42 {
 		t.Fatalf("take = %d, %v", at, ok)
 	}
@@ -18,27 +18,27 @@ func TestAuthCarry(t *testing.T) {
 		t.Fatal("taken twice")
 	}
 	// An abandoned record expires.
-	c.put(0x2000, 1, now)
+	c.put(0x2000, 1, now, nil)
 	if _, ok := c.take(0x2000, now.Add(authCarryTTL+time.Second)); ok {
 		t.Fatal("expired record returned")
 	}
 	// An address reused by a new session overwrites a dead one.
-	c.put(0x3000, 1, now)
-	c.put(0x3000, 99, now.Add(time.Second))
+	c.put(0x3000, 1, now, nil)
+	c.put(0x3000, 99, now.Add(time.Second), nil)
 	if at, _ := c.take(0x3000, now.Add(time.Second)); at != 99 {
 		t.Fatalf("reused address gave %d", at)
 	}
 	// A flood is bounded, and swept once records expire.
-	for i := range authCarryShards * authCarryShardCap * 2 {
-		c.put(uintptr(0x10000+8*i), 1, now)
+	for i := range connTableShards * connTableShardCap * 2 {
+		c.put(uintptr(0x10000+8*i), 1, now, nil)
 	}
-	if n := c.len(); n > authCarryShards*authCarryShardCap {
+	if n := c.len(); n > connTableShards*connTableShardCap {
 		t.Fatalf("%d records kept", n)
 	}
-	for i := range authCarryShards {
-		c.put(uintptr(8*(i+1)), 1, now.Add(authCarryTTL+time.Second))
+	for i := range connTableShards {
+		c.put(uintptr(8*(i+1)), 1, now.Add(authCarryTTL+time.Second), nil)
 	}
-	if n := c.len(); n > authCarryShards {
+	if n := c.len(); n > connTableShards {
 		t.Fatalf("%d records after the flood expired", n)
 	}
 }

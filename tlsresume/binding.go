@@ -2,6 +2,7 @@ package tlsresume
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"time"
 
@@ -39,6 +40,9 @@ type policyBinding struct {
 
 	// handshakes[resumed][mutual], resolved once: Inc is an atomic add.
 	handshakes [2][2]prometheus.Counter
+
+	// obs times handshakes and their checks, and counts refusals.
+	obs *handshakeObs
 }
 
 // bindOptions are what a policy's tickets are bound to and allowed.
@@ -66,6 +70,7 @@ func bindPolicy(pol *caddytls.ConnectionPolicy, server string, rings *ringHolder
 		now:              time.Now,
 		earlyData:        opts.earlyData,
 		verifyConnection: cfg.VerifyConnection,
+		obs:              newHandshakeObs(server),
 	}
 	for r := range 2 {
 		for m := range 2 {
@@ -75,6 +80,14 @@ func bindPolicy(pol *caddytls.ConnectionPolicy, server string, rings *ringHolder
 	cfg.WrapSession = b.wrapSession
 	cfg.UnwrapSession = b.unwrapSession
 	cfg.VerifyConnection = b.verify
+	if getCert := cfg.GetCertificate; getCert != nil {
+		// The first callback of a full handshake without a ticket: where
+		// its timing starts (observe.go).
+		cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			b.obs.started(hello.ServerName, time.Now())
+			return getCert(hello)
+		}
+	}
 	// Stock Caddy disables tickets on client-auth policies because a
 	// ticket could resume under another policy; ours are bound to the
 	// policy's realm and re-verified, so mTLS sessions may resume.
@@ -89,11 +102,11 @@ func (b *policyBinding) wrapSession(cs tls.ConnectionState, ss *tls.SessionState
 	now := b.now()
 	r := b.rings.load()
 	if r == nil {
-		return placeholderTicket, nil
+		return placeholderNoRing, nil
 	}
 	k := r.sealingKey(now)
 	if k == nil {
-		return placeholderTicket, nil
+		return placeholderNoRing, nil
 	}
 	s := b.sessions
 	if ss.EarlyData && !b.earlyData.allows(s != nil) {
@@ -101,18 +114,18 @@ func (b *policyBinding) wrapSession(cs tls.ConnectionState, ss *tls.SessionState
 	}
 	state, err := ss.Bytes()
 	if err != nil {
-		return placeholderTicket, nil
+		return placeholderFailed, nil
 	}
 	authAt, ok := b.sessionAuthTime(&cs, state, now)
 	if !ok {
-		return placeholderTicket, nil
+		return placeholderReauth, nil
 	}
 	if authAt.After(now) {
 		authAt = now
 	}
 	t, err := b.sealTicket(k, now, authAt, cs.ServerName, state)
 	if err != nil {
-		return placeholderTicket, nil
+		return placeholderFailed, nil
 	}
 	if s == nil {
 		return t, nil
@@ -123,16 +136,16 @@ func (b *policyBinding) wrapSession(cs tls.ConnectionState, ss *tls.SessionState
 		return h, nil
 	}
 	if !s.stateless {
-		return placeholderTicket, nil
+		return placeholderStore, nil
 	}
 	if ss.EarlyData && !b.earlyData.allows(false) {
 		// The fallback ticket is stateless: replayable, so no 0-RTT.
 		ss.EarlyData = false
 		if state, err = ss.Bytes(); err != nil {
-			return placeholderTicket, nil
+			return placeholderFailed, nil
 		}
 		if t, err = b.sealTicket(k, now, authAt, cs.ServerName, state); err != nil {
-			return placeholderTicket, nil
+			return placeholderFailed, nil
 		}
 	}
 	return t, nil
@@ -146,6 +159,7 @@ func (b *policyBinding) wrapSession(cs tls.ConnectionState, ss *tls.SessionState
 // Finished and a new ticket, and over QUIC after 0-RTT requests have
 // reached the handlers.
 func (b *policyBinding) unwrapSession(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+	b.obs.started(cs.ServerName, time.Now())
 	if len(identity) == 0 {
 		// A TLS 1.2 client that offers no ticket: nothing to reject.
 		return nil, nil
@@ -187,7 +201,7 @@ func (b *policyBinding) unwrapSession(identity []byte, cs tls.ConnectionState) (
 			ss.EarlyData = b.earlyData.allows(false)
 		}
 	}
-	b.carry.put(sessionPeersKey(ss), t.authAt, now)
+	b.carry.put(sessionPeersKey(ss), t.authAt, now, nil)
 	return ss, nil
 }
 
@@ -200,47 +214,77 @@ func (b *policyBinding) admit(r *ring, state []byte, cs *tls.ConnectionState) re
 	if b.verifyConnection == nil && (r == nil || !r.hasDenials()) {
 		return accepted // nothing to check: skip parsing the chain
 	}
+	start := time.Now()
 	peers, chains, ok := sessionPeers(state, parsedCerts)
 	if !ok {
 		return rejectBadState
 	}
-	if len(peers) > 0 && r != nil && r.denies(peers[0]) {
-		return rejectRevoked
+	// What VerifyConnection will see on this connection if the session
+	// resumes.
+	st := *cs
+	st.DidResume = true
+	st.PeerCertificates = peers
+	st.VerifiedChains = chains
+	why, err := b.check(r, &st)
+	end := time.Now()
+	b.obs.verified(true, end.Sub(start))
+	switch why {
+	case accepted:
+		return accepted
+	case rejectRevoked:
+		b.obs.refused(refusedRevoked, &st, peers[0], err, end)
+	default:
+		b.obs.refused(refusedVerifier, &st, leafOf(peers), err, end)
 	}
+	return why
+}
+
+// check runs the client-authentication checks on cs: the policy's own
+// verification, then the deny list. It returns accepted, rejectVerifier or
+// rejectRevoked, with the verifier's error.
+func (b *policyBinding) check(r *ring, cs *tls.ConnectionState) (rejection, error) {
 	if b.verifyConnection != nil {
-		// What VerifyConnection will see on this connection if the
-		// session resumes.
-		st := *cs
-		st.DidResume = true
-		st.PeerCertificates = peers
-		st.VerifiedChains = chains
-		if b.verifyConnection(st) != nil {
-			return rejectVerifier
+		if err := b.verifyConnection(*cs); err != nil {
+			return rejectVerifier, err
 		}
 	}
-	return accepted
+	if len(cs.PeerCertificates) > 0 && r != nil && r.denies(cs.PeerCertificates[0]) {
+		return rejectRevoked, errDenied
+	}
+	return accepted, nil
 }
 
 // verify runs on every handshake. A full handshake gets the policy's own
 // verification (and so every client_auth verifier module), then the fleet's
 // deny list; a resumed one passed both in admit before its ticket was
-// accepted. Then it counts the handshake.
+// accepted. Then it counts and times the handshake.
 func (b *policyBinding) verify(cs tls.ConnectionState) error {
 	mutual := len(cs.PeerCertificates) > 0
 	if !cs.DidResume {
-		if b.verifyConnection != nil {
-			if err := b.verifyConnection(cs); err != nil {
-				return err
+		start := time.Now()
+		why, err := b.check(b.rings.load(), &cs)
+		end := time.Now()
+		b.obs.verified(false, end.Sub(start))
+		if why != accepted {
+			reason := refusedVerifier
+			if why == rejectRevoked {
+				reason = refusedRevoked
 			}
-		}
-		if mutual {
-			if r := b.rings.load(); r != nil && r.denies(cs.PeerCertificates[0]) {
-				return errDenied
-			}
+			b.obs.refused(reason, &cs, leafOf(cs.PeerCertificates), err, end)
+			b.obs.finished(&cs, end)
+			return err
 		}
 	}
 	b.handshakes[boolIndex(cs.DidResume)][boolIndex(mutual)].Inc()
+	b.obs.completed(&cs, mutual, time.Now())
 	return nil
+}
+
+func leafOf(certs []*x509.Certificate) *x509.Certificate {
+	if len(certs) == 0 {
+		return nil
+	}
+	return certs[0]
 }
 
 func boolIndex(b bool) int {

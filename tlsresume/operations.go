@@ -70,7 +70,10 @@ type Status struct {
 	// SessionStore is the session store's health; absent without one.
 	SessionStore *SessionStoreStatus `json:"session_store,omitempty"`
 
-	Handshakes       HandshakeCounts   `json:"handshakes"`
+	Handshakes HandshakeCounts `json:"handshakes"`
+	// Refusals counts handshakes this process refused, by reason
+	// (revoked, verifier).
+	Refusals         map[string]uint64 `json:"refusals"`
 	TicketRejections map[string]uint64 `json:"ticket_rejections"`
 	EarlyData        map[string]uint64 `json:"early_data"`
 	// Now is when the snapshot was taken.
@@ -113,6 +116,8 @@ type HandshakeCounts struct {
 	Resumed       uint64 `json:"resumed"`
 	Mutual        uint64 `json:"mutual"`
 	MutualResumed uint64 `json:"mutual_resumed"`
+	// ResumptionRatio is Resumed / Total (0 before the first handshake).
+	ResumptionRatio float64 `json:"resumption_ratio"`
 	// ByServer maps an HTTP server name to its total and resumed counts.
 	ByServer map[string]ServerCounts `json:"by_server,omitempty"`
 }
@@ -140,6 +145,7 @@ func (a *App) Status() (*Status, error) {
 		TicketLifetime:   s.sched.Lifetime.String(),
 		PollInterval:     s.poll.String(),
 		TicketRejections: map[string]uint64{},
+		Refusals:         map[string]uint64{},
 		EarlyData:        map[string]uint64{},
 		Now:              now.UTC(),
 	}
@@ -204,6 +210,12 @@ func (a *App) Status() (*Status, error) {
 			sc.Resumed += v
 		}
 		h.ByServer[labels["server"]] = sc
+	})
+	if h := &st.Handshakes; h.Total > 0 {
+		h.ResumptionRatio = float64(h.Resumed) / float64(h.Total)
+	}
+	collectCounters(metrics.HandshakeRefusals, func(labels map[string]string, v uint64) {
+		st.Refusals[labels["reason"]] += v
 	})
 	collectCounters(metrics.TicketRejections, func(labels map[string]string, v uint64) {
 		st.TicketRejections[labels["reason"]] += v

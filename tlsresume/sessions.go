@@ -35,8 +35,9 @@ type sessions struct {
 	lifetime  time.Duration
 	breaker   breaker
 
-	// ops[op][result], resolved once.
-	ops [numStoreOps][numStoreResults]prometheus.Counter
+	// ops[op][result] and latency[op], resolved once.
+	ops     [numStoreOps][numStoreResults]prometheus.Counter
+	latency [numStoreOps]prometheus.Observer
 }
 
 type storeOp uint8
@@ -81,7 +82,9 @@ func newSessions(store storage.SessionStore, opts storage.StoreOptions, lifetime
 			logger:    logger,
 		},
 	}
+	metrics.StoreCircuitOpen.Set(0) // a new config starts with a closed circuit
 	for o := range numStoreOps {
+		s.latency[o] = metrics.StoreOperationDuration.WithLabelValues(storeOpNames[o])
 		for r := range numStoreResults {
 			s.ops[o][r] = metrics.StoreOperations.WithLabelValues(storeOpNames[o], storeResultNames[r])
 		}
@@ -89,9 +92,10 @@ func newSessions(store storage.SessionStore, opts storage.StoreOptions, lifetime
 	return s
 }
 
-// classify turns a store error into a result, feeds the breaker and
-// counts the operation.
-func (s *sessions) classify(op storeOp, err error, now time.Time) storeResult {
+// classify turns a store error into a result, feeds the breaker, and
+// counts and times the operation, which started at start.
+func (s *sessions) classify(op storeOp, err error, now, start time.Time) storeResult {
+	s.latency[op].Observe(time.Since(start).Seconds())
 	r := s.result(err, now)
 	s.ops[op][r].Inc()
 	return r
@@ -148,10 +152,11 @@ func (b *policyBinding) wrapStored(s *sessions, cs tls.ConnectionState, sealed [
 	if len(cs.PeerCertificates) > 0 {
 		leaf = sha256.Sum256(cs.PeerCertificates[0].Raw)
 	}
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), s.budget)
 	err := s.store.Put(ctx, storeID(ticket[1:]), sealed, leaf, s.lifetime)
 	cancel()
-	if s.classify(opPut, err, now) != resultOK {
+	if s.classify(opPut, err, now, start) != resultOK {
 		return nil, false
 	}
 	return ticket, true
@@ -172,6 +177,7 @@ func (b *policyBinding) openStored(s *sessions, r *ring, ticket []byte, sni stri
 		return openedTicket{}, nil, rejectStoreError
 	}
 	id := storeID(ticket[1:])
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), s.budget)
 	defer cancel()
 	var sealed []byte
@@ -184,7 +190,7 @@ func (b *policyBinding) openStored(s *sessions, r *ring, ticket []byte, sni stri
 		op = opGet
 		sealed, err = s.store.Get(ctx, id)
 	}
-	switch s.classify(op, err, now) {
+	switch s.classify(op, err, now, start) {
 	case resultOK:
 	case resultMiss:
 		return openedTicket{}, nil, rejectStoreMiss
@@ -206,9 +212,11 @@ func (s *sessions) claimEarlyData(id []byte, now time.Time) bool {
 		s.ops[opClaim][resultOpenCircuit].Inc()
 		return false
 	}
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), s.budget)
 	first, err := s.store.ClaimEarlyData(ctx, id)
 	cancel()
+	s.latency[opClaim].Observe(time.Since(start).Seconds())
 	r := s.result(err, now)
 	if r == resultOK && !first {
 		r = resultReplayed
@@ -246,6 +254,7 @@ func (br *breaker) allow(now time.Time) bool {
 func (br *breaker) success() {
 	if br.failures.Swap(0) >= br.threshold && br.threshold > 0 {
 		br.openUntil.Store(0)
+		metrics.StoreCircuitOpen.Set(0)
 		br.logger.Info("session store reachable again; circuit breaker closed")
 	}
 }
@@ -257,6 +266,7 @@ func (br *breaker) failure(now time.Time, err error) {
 	}
 	br.openUntil.Store(now.UnixNano() + int64(br.cooldown))
 	if n == br.threshold {
+		metrics.StoreCircuitOpen.Set(1)
 		br.logger.Warn("session store failing; circuit breaker open, resuming without it",
 			zap.Int64("consecutive_failures", n),
 			zap.Duration("cooldown", br.cooldown),

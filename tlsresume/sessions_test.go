@@ -441,7 +441,7 @@ func FuzzUnwrapStoredSession(f *testing.F) {
 	f.Add(append(append([]byte{}, good...), 0), "a.example.com")
 	f.Add([]byte{storeTicketVersion}, "")
 	f.Add([]byte{}, "")
-	f.Add(placeholderTicket, "x")
+	f.Add(placeholderNoRing, "x")
 	f.Fuzz(func(t *testing.T, identity []byte, sni string) {
 		got, err := pb.unwrapSession(identity, tls.ConnectionState{ServerName: sni})
 		if err != nil {

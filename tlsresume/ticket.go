@@ -59,11 +59,36 @@ const (
 	storeTicketLen     = 1 + storeHandleLen
 )
 
-// placeholderTicket is handed out when no ring is usable. Go ends the
-// connection if WrapSession fails, and a TLS 1.3 ticket cannot be empty, so
-// we issue a ticket that never opens: the client comes back to a full
-// handshake, which is the promised behaviour.
-var placeholderTicket = []byte{0}
+// Placeholder tickets never open. Go ends the connection if WrapSession
+// fails, and a TLS 1.3 ticket cannot be empty, so when no usable ticket can
+// be issued the client gets one of these and comes back to a full
+// handshake, which is the promised behaviour. The second byte says why, so
+// the refusal is counted under its true cause when the ticket comes back.
+var (
+	// No ring is usable (not loaded yet, or none this node can open).
+	placeholderNoRing = []byte{0}
+	// The session store could not keep the session (and fallback is full).
+	placeholderStore = []byte{0, 1}
+	// The resumed session's authentication time is unknown (authage.go).
+	placeholderReauth = []byte{0, 2}
+	// Sealing failed (no randomness, or an unencodable session).
+	placeholderFailed = []byte{0, 3}
+)
+
+// placeholderRejection is the rejection reason of a placeholder ticket.
+func placeholderRejection(ticket []byte) rejection {
+	if len(ticket) == 2 {
+		switch ticket[1] {
+		case 1:
+			return rejectStoreError
+		case 2:
+			return rejectExpired
+		case 3:
+			return rejectBadState
+		}
+	}
+	return rejectNoRing
+}
 
 // rejection is why a ticket did not resume a session.
 type rejection uint8
@@ -158,7 +183,7 @@ func (b *ticketBinding) sealTicket(k *ringKey, now, authAt time.Time, sni string
 // modifies ticket.
 func (b *ticketBinding) openTicket(r *ring, ticket []byte, now time.Time, sni string) (openedTicket, rejection) {
 	if len(ticket) > 0 && ticket[0] == 0 {
-		return openedTicket{}, rejectNoRing
+		return openedTicket{}, placeholderRejection(ticket)
 	}
 	if len(ticket) < ticketMinLen || ticket[0] != ticketVersion {
 		return openedTicket{}, rejectMalformed

@@ -86,7 +86,7 @@ func TestTicketRejections(t *testing.T) {
 		{"empty", b, r, nil, now, "a.example.com", rejectMalformed},
 		{"short", b, r, good[:ticketMinLen-1], now, "a.example.com", rejectMalformed},
 		{"bad version", b, r, append([]byte{9}, good[1:]...), now, "a.example.com", rejectMalformed},
-		{"placeholder", b, r, placeholderTicket, now, "a.example.com", rejectNoRing},
+		{"placeholder", b, r, placeholderNoRing, now, "a.example.com", rejectNoRing},
 		{"no ring loaded", b, nil, good, now, "a.example.com", rejectNoRing},
 		{"unknown key", b, otherKEKRing, good, now, "a.example.com", rejectUnknownKey},
 		{"retired key", b, retiredRing, good, t0.Add(time.Hour + 14*time.Minute), "a.example.com", rejectRetiredKey},
@@ -174,7 +174,7 @@ func FuzzUnwrapSession(f *testing.F) {
 	f.Add(good[:30], "a.example.com")
 	f.Add([]byte{}, "")
 	f.Add([]byte{1, 0, 0, 0, 1}, "x")
-	f.Add(placeholderTicket, "a.example.com")
+	f.Add(placeholderNoRing, "a.example.com")
 	f.Fuzz(func(t *testing.T, identity []byte, sni string) {
 		got, err := pb.unwrapSession(identity, tls.ConnectionState{ServerName: sni})
 		if err != nil {
