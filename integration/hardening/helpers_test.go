@@ -250,9 +250,6 @@ func h3Early(t *testing.T, ctx context.Context, addr string, cfg *tls.Config, me
 	return res
 }
 
-// is0RTTRejected reports whether err says the server refused early data.
-func is0RTTRejected(err error) bool { return errors.Is(err, quic.Err0RTTRejected) }
-
 // accessLog counts the requests an access log (format json) recorded with
 // the given URI: the handler invocations.
 func accessLogCount(t testing.TB, file, uri string) int {
