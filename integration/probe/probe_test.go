@@ -27,7 +27,10 @@ func TestProbeWithAndWithoutTLSResume(t *testing.T) {
 	c := harness.StartCluster(t, 2, func(n harness.NodeInfo) string {
 		global := ""
 		if n.Index == 0 {
-			global = "{\n\ttls_resume {\n\t\tkek {env.TLS_RESUME_KEK}\n\t}\n}\n\n"
+			// early_data replayable: stateless tickets carry no 0-RTT
+			// by default, and the h3 probe checks that early data is
+			// accepted on resumed connections.
+			global = "{\n\ttls_resume {\n\t\tkek {env.TLS_RESUME_KEK}\n\t\tearly_data replayable\n\t}\n}\n\n"
 		}
 		return global + fmt.Sprintf(`https://localhost:%d {
 	tls %s %s {
