@@ -45,37 +45,74 @@ func sessionPeers(state []byte, certs *certCache) (peers []*x509.Certificate, ch
 	if typ != 1 { // a server-side session
 		return nil, nil, false
 	}
+	// Count first, so that each slice is allocated once, at its size.
+	nPeers, nChains, nChainCerts, ok := countPeers(certList, chainList)
+	if !ok {
+		return nil, nil, false
+	}
+	if nPeers == 0 {
+		return nil, nil, nChains == 0
+	}
+	peers = make([]*x509.Certificate, 0, nPeers)
 	for !certList.Empty() {
 		var der, exts cryptobyte.String
-		if !certList.ReadUint24LengthPrefixed(&der) || !certList.ReadUint16LengthPrefixed(&exts) {
-			return nil, nil, false
-		}
+		certList.ReadUint24LengthPrefixed(&der)
+		certList.ReadUint16LengthPrefixed(&exts)
 		c, err := certs.get(der)
 		if err != nil {
 			return nil, nil, false
 		}
 		peers = append(peers, c)
 	}
+	if nChains == 0 {
+		return peers, nil, true
+	}
+	chains = make([][]*x509.Certificate, 0, nChains)
+	all := make([]*x509.Certificate, 0, nChains+nChainCerts) // backs every chain
 	for !chainList.Empty() {
 		var list cryptobyte.String
-		if !chainList.ReadUint24LengthPrefixed(&list) || len(peers) == 0 {
-			return nil, nil, false
-		}
-		chain := []*x509.Certificate{peers[0]}
+		chainList.ReadUint24LengthPrefixed(&list)
+		first := len(all)
+		all = append(all, peers[0])
 		for !list.Empty() {
 			var der cryptobyte.String
-			if !list.ReadUint24LengthPrefixed(&der) {
-				return nil, nil, false
-			}
+			list.ReadUint24LengthPrefixed(&der)
 			c, err := certs.get(der)
 			if err != nil {
 				return nil, nil, false
 			}
-			chain = append(chain, c)
+			all = append(all, c)
 		}
-		chains = append(chains, chain)
+		chains = append(chains, all[first:len(all):len(all)])
 	}
 	return peers, chains, true
+}
+
+// countPeers checks the framing of the certificate list and the verified
+// chains and counts their entries (certificates in chains without leaves).
+func countPeers(certList, chainList cryptobyte.String) (peers, chains, chainCerts int, ok bool) {
+	for !certList.Empty() {
+		var der, exts cryptobyte.String
+		if !certList.ReadUint24LengthPrefixed(&der) || !certList.ReadUint16LengthPrefixed(&exts) {
+			return 0, 0, 0, false
+		}
+		peers++
+	}
+	for !chainList.Empty() {
+		var list cryptobyte.String
+		if !chainList.ReadUint24LengthPrefixed(&list) {
+			return 0, 0, 0, false
+		}
+		chains++
+		for !list.Empty() {
+			var der cryptobyte.String
+			if !list.ReadUint24LengthPrefixed(&der) {
+				return 0, 0, 0, false
+			}
+			chainCerts++
+		}
+	}
+	return peers, chains, chainCerts, true
 }
 
 // certCache keeps parsed certificates by their DER encoding, so that the
