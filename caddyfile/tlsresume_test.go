@@ -85,13 +85,53 @@ func TestTLSResumeGlobalOptionErrors(t *testing.T) {
 		{"storage", "storage needs a module name"},
 		{"storage nosuch", `storage "nosuch"`},
 		{"kek_previous", "kek_previous needs at least one key"},
+		{`kek ""`, "kek: empty value"},
+		{"rotation_interval 8d", `rotation_interval: "8d" exceeds 7 days`},
+		{"early_data sometimes", `early_data: unknown value "sometimes"`},
+		{"early_data", "early_data takes exactly one value"},
+		{"site", "site needs at least one host name"},
+		{"site a.example {\n\t\t}", "give ticket_lifetime or resumption"},
+		{"site a.example {\n\t\t\tresumption maybe\n\t\t}", "resumption takes on or off"},
+		{"site a.example {\n\t\t\tticket_lifetime soon\n\t\t}", `ticket_lifetime: invalid positive duration "soon"`},
+		{"site a.example {\n\t\t\tbogus\n\t\t}", `unknown option "bogus"`},
 	} {
 		_, err := adaptGlobal(t, "{\n\ttls_resume {\n\t\t"+tc.body+"\n\t}\n}\nexample.com {\n\trespond ok\n}")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want it to contain %q", tc.body, err, tc.want)
 		}
 	}
+	// An unset environment variable leaves kek empty: an error, never a
+	// silent node-local key.
+	t.Setenv("TLS_RESUME_TEST_UNSET", "")
+	if _, err := adaptGlobal(t, "{\n\ttls_resume {\n\t\tkek {$TLS_RESUME_TEST_UNSET}\n\t}\n}\n"); err == nil || !strings.Contains(err.Error(), "kek") {
+		t.Errorf("kek from an unset variable: %v", err)
+	}
 	if _, err := adaptGlobal(t, "{\n\ttls_resume extra\n}\n"); err == nil {
 		t.Error("argument on the option line accepted")
+	}
+}
+
+func TestTLSResumeSitesAndEarlyData(t *testing.T) {
+	cfg, err := adaptGlobal(t, `{
+	tls_resume {
+		early_data replayable
+		site pay.example.com admin.example.com {
+			ticket_lifetime 5m
+		}
+		site *.public.example.com {
+			resumption off
+		}
+	}
+}
+example.com {
+	respond ok
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(cfg["apps"].(map[string]any)["tls_resume"])
+	want := `{"early_data":"replayable","sites":[{"hosts":["pay.example.com","admin.example.com"],"ticket_lifetime":300000000000},{"hosts":["*.public.example.com"],"resumption":"off"}]}`
+	if string(got) != want {
+		t.Fatalf("adapted\n%s\nwant\n%s", got, want)
 	}
 }

@@ -99,8 +99,17 @@ type App struct {
 	EarlyData string `json:"early_data,omitempty"`
 
 	// Names of the HTTP servers (keys of the http app's `servers`) whose
-	// TLS connection policies this app manages. Default: every server.
+	// TLS connection policies this app manages; each must serve TLS.
+	// Default: every server that serves TLS (not, for example, Caddy's
+	// HTTP-to-HTTPS redirect server).
 	Servers []string `json:"servers,omitempty"`
+
+	// Resumption policies of particular host names (SNI), overriding
+	// ticket_lifetime for them or turning resumption off: for example a
+	// shorter lifetime for payments and admin sites. Each host name may
+	// appear in one site policy only; hosts in none get the app's
+	// settings.
+	Sites []SitePolicy `json:"sites,omitempty"`
 
 	// Accept a ticket on any host name served by the same connection
 	// policy. By default a ticket is bound to the SNI it was issued for.
@@ -123,6 +132,7 @@ type App struct {
 
 	sessions  *sessions
 	earlyData earlyDataMode
+	sites     *siteRules
 	storage   certmagic.Storage
 	// localDir holds the node-local copy of the ring; Caddy's data
 	// directory unless a test sets it.
@@ -261,6 +271,9 @@ func (a *App) applyDefaults() error {
 		return err
 	}
 	a.earlyData = mode
+	if a.sites, err = newSiteRules(a.Sites, lifetime); err != nil {
+		return err
+	}
 	a.sched = Schedule{Interval: interval, Lifetime: lifetime, Lead: 2*a.poll + skew}
 	if err := a.sched.validate(); err != nil {
 		return fmt.Errorf("rotation_interval %s, poll_interval %s, max_clock_skew %s: %v", interval, a.poll, skew, err)
@@ -295,19 +308,25 @@ func (a *App) bindServers(ctx caddy.Context) error {
 
 	names := a.Servers
 	if len(names) == 0 {
-		for name := range httpApp.Servers {
-			names = append(names, name)
+		for name, srv := range httpApp.Servers {
+			if servesTLS(srv) {
+				names = append(names, name)
+			}
 		}
 		sort.Strings(names)
 	} else {
 		for _, name := range names {
-			if _, ok := httpApp.Servers[name]; !ok {
+			srv, ok := httpApp.Servers[name]
+			if !ok {
 				known := make([]string, 0, len(httpApp.Servers))
 				for k := range httpApp.Servers {
 					known = append(known, k)
 				}
 				slices.Sort(known)
 				return fmt.Errorf("servers: no HTTP server named %q (servers: %v)", name, known)
+			}
+			if !servesTLS(srv) {
+				return fmt.Errorf("servers: HTTP server %q serves no TLS (listening on %v): it has no session tickets to manage", name, srv.Listen)
 			}
 		}
 	}
@@ -323,6 +342,7 @@ func (a *App) bindServers(ctx caddy.Context) error {
 				lifetime:    lifetime,
 				acrossHosts: a.ResumeAcrossHosts,
 				earlyData:   a.earlyData,
+				sites:       a.sites,
 			})
 			b.sessions = a.sessions
 			a.bindings = append(a.bindings, b)
@@ -337,6 +357,18 @@ func (a *App) bindServers(ctx caddy.Context) error {
 		zap.String("early_data", earlyDataNames[a.earlyData]),
 		zap.Bool("session_store", a.sessions != nil))
 	return nil
+}
+
+// servesTLS reports whether an HTTP server has TLS listeners: Caddy gives
+// every such server connection policies (automatic HTTPS included), and
+// none to plain-HTTP servers such as the HTTP-to-HTTPS redirect server.
+func servesTLS(srv *caddyhttp.Server) bool {
+	for _, pol := range srv.TLSConnPolicies {
+		if pol != nil && pol.TLSConfig != nil && !pol.Drop {
+			return true
+		}
+	}
+	return false
 }
 
 // Start loads the ring (bounded, so an unreachable storage cannot stall

@@ -51,6 +51,17 @@ func TestProvisionErrors(t *testing.T) {
 		{"lifetime too long", map[string]any{"ticket_lifetime": "8d"}, "ticket_lifetime: 192h0m0s exceeds the 7-day limit"},
 		{"interval too short for polling", map[string]any{"rotation_interval": "10s", "poll_interval": "5s"}, "rotation_interval 10s is too short"},
 		{"negative poll", map[string]any{"poll_interval": "-1s"}, "poll_interval: must be positive"},
+		{"kek empty", map[string]any{"kek": ""}, "kek: empty value"},
+		{"kek empty placeholder", map[string]any{"kek": "{env.TLS_RESUME_UNSET_KEK}"}, "kek: evaluated placeholder {env.TLS_RESUME_UNSET_KEK} is empty"},
+		{"rotation above a week", map[string]any{"rotation_interval": "2562047h"}, "rotation_interval: 2562047h0m0s exceeds 7 days"},
+		{"rotation a week", map[string]any{"rotation_interval": "7d"}, ""},
+		{"poll above an hour", map[string]any{"poll_interval": "2h", "rotation_interval": "7d"}, "poll_interval: 2h0m0s exceeds 1h"},
+		{"skew above an hour", map[string]any{"max_clock_skew": "2h", "rotation_interval": "7d"}, "max_clock_skew: 2h0m0s exceeds 1h"},
+		{"early data", map[string]any{"early_data": "replayable"}, ""},
+		{"bad early data", map[string]any{"early_data": "yes"}, `early_data: unknown value "yes"`},
+		{"site above the lifetime", map[string]any{"sites": []any{map[string]any{"hosts": []string{"a.example"}, "ticket_lifetime": "1h"}}}, "sites[0]: ticket_lifetime: 1h0m0s exceeds the app's ticket_lifetime 30m0s"},
+		{"site", map[string]any{"sites": []any{map[string]any{"hosts": []string{"a.example"}, "resumption": "off"}}}, ""},
+		{"plain-HTTP server", map[string]any{"servers": []string{"srv0"}}, `servers: HTTP server "srv0" serves no TLS`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := validate(t, tc.app, nil)

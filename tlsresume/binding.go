@@ -50,6 +50,7 @@ type bindOptions struct {
 	lifetime    time.Duration
 	acrossHosts bool
 	earlyData   earlyDataMode
+	sites       *siteRules
 }
 
 // errDenied refuses a client certificate on the fleet's deny list.
@@ -65,6 +66,7 @@ func bindPolicy(pol *caddytls.ConnectionPolicy, server string, rings *ringHolder
 			realmHint:   realmHintOf(realm),
 			acrossHosts: opts.acrossHosts,
 			lifetime:    int64(opts.lifetime / time.Second),
+			sites:       opts.sites,
 		},
 		rings:            rings,
 		now:              time.Now,
@@ -107,6 +109,9 @@ func (b *policyBinding) wrapSession(cs tls.ConnectionState, ss *tls.SessionState
 	k := r.sealingKey(now)
 	if k == nil {
 		return placeholderNoRing, nil
+	}
+	if site := b.siteFor(cs.ServerName); site != nil && site.off {
+		return placeholderDisabled, nil
 	}
 	s := b.sessions
 	if ss.EarlyData && !b.earlyData.allows(s != nil) {

@@ -19,6 +19,10 @@ import (
 //		servers             <server names...>
 //		resume_across_hosts
 //		early_data          once|replayable|off
+//		site                <hosts...> {
+//			ticket_lifetime <duration>
+//			resumption      on|off
+//		}
 //		ring_name           <name>
 //		storage             <module> {
 //			...
@@ -37,7 +41,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := map[string]bool{}
 	for d.NextBlock(0) {
 		opt := d.Val()
-		if seen[opt] && opt != "kek_previous" && opt != "servers" {
+		if seen[opt] && opt != "kek_previous" && opt != "servers" && opt != "site" {
 			return d.Errf("tls_resume: duplicate option %q", opt)
 		}
 		seen[opt] = true
@@ -106,6 +110,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.AllArgs(&a.RingName) {
 				return d.Errf("tls_resume: ring_name takes exactly one name")
 			}
+		case "site":
+			sp, err := unmarshalSitePolicy(d)
+			if err != nil {
+				return err
+			}
+			a.Sites = append(a.Sites, sp)
 		case "storage":
 			if !d.NextArg() {
 				return d.Errf("tls_resume: storage needs a module name")
@@ -137,3 +147,43 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 }
 
 var _ caddyfile.Unmarshaler = (*App)(nil)
+
+// unmarshalSitePolicy parses `site <hosts...> { ... }`; the dispenser is on
+// "site".
+func unmarshalSitePolicy(d *caddyfile.Dispenser) (SitePolicy, error) {
+	var sp SitePolicy
+	sp.Hosts = d.RemainingArgs()
+	if len(sp.Hosts) == 0 {
+		return sp, d.Errf("tls_resume: site needs at least one host name")
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		if seen[opt] {
+			return sp, d.Errf("tls_resume: site %v: duplicate option %q", sp.Hosts, opt)
+		}
+		seen[opt] = true
+		switch opt {
+		case "ticket_lifetime":
+			var val string
+			if !d.AllArgs(&val) {
+				return sp, d.Errf("tls_resume: site %v: ticket_lifetime takes exactly one duration", sp.Hosts)
+			}
+			dur, err := caddy.ParseDuration(val)
+			if err != nil || dur <= 0 {
+				return sp, d.Errf("tls_resume: site %v: ticket_lifetime: invalid positive duration %q", sp.Hosts, val)
+			}
+			sp.TicketLifetime = caddy.Duration(dur)
+		case "resumption":
+			if !d.AllArgs(&sp.Resumption) || (sp.Resumption != ResumptionOn && sp.Resumption != ResumptionOff) {
+				return sp, d.Errf("tls_resume: site %v: resumption takes %s or %s", sp.Hosts, ResumptionOn, ResumptionOff)
+			}
+		default:
+			return sp, d.Errf("tls_resume: site %v: unknown option %q", sp.Hosts, opt)
+		}
+	}
+	if sp.TicketLifetime == 0 && sp.Resumption == "" {
+		return sp, d.Errf("tls_resume: site %v: give ticket_lifetime or resumption (a site with neither changes nothing)", sp.Hosts)
+	}
+	return sp, nil
+}

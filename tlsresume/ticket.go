@@ -73,6 +73,8 @@ var (
 	placeholderReauth = []byte{0, 2}
 	// Sealing failed (no randomness, or an unencodable session).
 	placeholderFailed = []byte{0, 3}
+	// The host's site policy has resumption off.
+	placeholderDisabled = []byte{0, 4}
 )
 
 // placeholderRejection is the rejection reason of a placeholder ticket.
@@ -85,6 +87,8 @@ func placeholderRejection(ticket []byte) rejection {
 			return rejectExpired
 		case 3:
 			return rejectBadState
+		case 4:
+			return rejectDisabled
 		}
 	}
 	return rejectNoRing
@@ -110,6 +114,7 @@ const (
 	rejectStoreError
 	rejectRevoked
 	rejectVerifier
+	rejectDisabled
 	numRejections
 )
 
@@ -135,6 +140,8 @@ var rejectionReasons = [numRejections]string{
 	// verification. The full handshake that follows refuses the client.
 	rejectRevoked:  "revoked",
 	rejectVerifier: "verifier",
+	// The host's site policy has resumption off.
+	rejectDisabled: "disabled",
 }
 
 func (r rejection) String() string { return rejectionReasons[r] }
@@ -145,6 +152,29 @@ type ticketBinding struct {
 	realmHint   uint16
 	acrossHosts bool
 	lifetime    int64 // seconds
+	// sites, when set, gives some host names their own lifetime, or no
+	// resumption; their tickets are bound to their rule (sites.go).
+	sites *siteRules
+}
+
+// siteFor returns the site rule of sni, nil for the binding's defaults.
+func (b *ticketBinding) siteFor(sni string) *siteRule {
+	if b.sites == nil {
+		return nil
+	}
+	r := b.sites.rule(sni)
+	if r == b.sites.def {
+		return nil
+	}
+	return r
+}
+
+// realmHintFor is the realm hint of tickets under site rule r.
+func (b *ticketBinding) realmHintFor(r *siteRule) uint16 {
+	if r == nil {
+		return b.realmHint
+	}
+	return b.realmHint ^ binary.BigEndian.Uint16(r.tag[:2]) ^ 1
 }
 
 // openedTicket is what a valid ticket holds.
@@ -160,9 +190,10 @@ type openedTicket struct {
 // authAt is when the session's client last completed a full handshake.
 func (b *ticketBinding) sealTicket(k *ringKey, now, authAt time.Time, sni string, state []byte) ([]byte, error) {
 	out := make([]byte, ticketHeaderLen, ticketHeaderLen+timesLen+len(state)+ticketTagLen)
+	site := b.siteFor(sni)
 	out[0] = ticketVersion
 	binary.BigEndian.PutUint32(out[1:5], k.id)
-	binary.BigEndian.PutUint16(out[5:7], b.realmHint)
+	binary.BigEndian.PutUint16(out[5:7], b.realmHintFor(site))
 	binary.BigEndian.PutUint16(out[7:9], b.hostHint(sni))
 	var nonce [ticketNonceLen]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
@@ -174,8 +205,8 @@ func (b *ticketBinding) sealTicket(k *ringKey, now, authAt time.Time, sni string
 	out = binary.BigEndian.AppendUint64(out, uint64(now.Unix()))
 	out = binary.BigEndian.AppendUint64(out, uint64(authAt.Unix()))
 	out = append(out, state...)
-	var aadBuf [ticketHeaderLen + 32 + maxSNILen]byte
-	aad := b.aad(aadBuf[:0], out[:ticketHeaderLen], sni)
+	var aadBuf [ticketHeaderLen + 32 + 8 + maxSNILen]byte
+	aad := b.aad(aadBuf[:0], out[:ticketHeaderLen], site, sni)
 	return k.aead.Seal(out[:ticketHeaderLen], nonce[:], out[ticketHeaderLen:], aad), nil
 }
 
@@ -198,14 +229,22 @@ func (b *ticketBinding) openTicket(r *ring, ticket []byte, now time.Time, sni st
 	if !k.expire.IsZero() && now.After(k.expire) {
 		return openedTicket{}, rejectRetiredKey
 	}
-	if binary.BigEndian.Uint16(ticket[5:7]) != b.realmHint {
+	site := b.siteFor(sni)
+	lifetime := b.lifetime
+	if site != nil {
+		if site.off {
+			return openedTicket{}, rejectDisabled
+		}
+		lifetime = site.lifetime
+	}
+	if binary.BigEndian.Uint16(ticket[5:7]) != b.realmHintFor(site) {
 		return openedTicket{}, rejectWrongRealm
 	}
 	if binary.BigEndian.Uint16(ticket[7:9]) != b.hostHint(sni) {
 		return openedTicket{}, rejectWrongHost
 	}
-	var aadBuf [ticketHeaderLen + 32 + maxSNILen]byte
-	aad := b.aad(aadBuf[:0], ticket[:ticketHeaderLen], sni)
+	var aadBuf [ticketHeaderLen + 32 + 8 + maxSNILen]byte
+	aad := b.aad(aadBuf[:0], ticket[:ticketHeaderLen], site, sni)
 	plain, err := k.aead.Open(nil, ticket[9:ticketHeaderLen], ticket[ticketHeaderLen:], aad)
 	if err != nil {
 		return openedTicket{}, rejectTampered
@@ -222,7 +261,7 @@ func (b *ticketBinding) openTicket(r *ring, ticket []byte, now time.Time, sni st
 	// The lifetime bounds the age of the authentication, not of this
 	// ticket: a session resumed over and over still needs a full
 	// handshake once the lifetime has passed since the last one.
-	case nowUnix-authAt > b.lifetime:
+	case nowUnix-authAt > lifetime:
 		return openedTicket{}, rejectExpired
 	// Invalidation ends sessions, so it too applies to the
 	// authentication: a ticket re-issued after the invalidation time to a
@@ -233,9 +272,12 @@ func (b *ticketBinding) openTicket(r *ring, ticket []byte, now time.Time, sni st
 	return openedTicket{state: plain[timesLen:], authAt: authAt}, accepted
 }
 
-func (b *ticketBinding) aad(dst, header []byte, sni string) []byte {
+func (b *ticketBinding) aad(dst, header []byte, site *siteRule, sni string) []byte {
 	dst = append(dst, header...)
 	dst = append(dst, b.realm[:]...)
+	if site != nil {
+		dst = append(dst, site.tag[:]...)
+	}
 	if !b.acrossHosts {
 		dst = appendLowerASCII(dst, sni)
 	}
