@@ -28,6 +28,7 @@ const (
 	DefaultRedisDialTimeout  = time.Second
 	DefaultRedisReadTimeout  = 500 * time.Millisecond
 	DefaultRedisWriteTimeout = 500 * time.Millisecond
+	maxRedisTimeout          = time.Minute
 )
 
 // RedisStore keeps sessions in Redis so that every node of a fleet can
@@ -65,14 +66,14 @@ type RedisStore struct {
 	// rings) can share one Redis. Default: `tls_resume:`.
 	KeyPrefix string `json:"key_prefix,omitempty"`
 
-	// Timeout for opening a connection. Default: 1s.
+	// Timeout for opening a connection; at most 1m. Default: 1s.
 	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
 
-	// Socket read timeout. Default: 500ms. Handshakes are bounded by
+	// Socket read timeout; at most 1m. Default: 500ms. Handshakes are bounded by
 	// `budget` regardless.
 	ReadTimeout caddy.Duration `json:"read_timeout,omitempty"`
 
-	// Socket write timeout. Default: 500ms.
+	// Socket write timeout; at most 1m. Default: 500ms.
 	WriteTimeout caddy.Duration `json:"write_timeout,omitempty"`
 
 	// Sessions each node keeps in memory in front of Redis, so that a
@@ -145,6 +146,9 @@ func (s *RedisStore) Provision(ctx caddy.Context) error {
 	for name, d := range map[string]caddy.Duration{"dial_timeout": s.DialTimeout, "read_timeout": s.ReadTimeout, "write_timeout": s.WriteTimeout} {
 		if d < 0 {
 			return fmt.Errorf("%s: must be positive, got %s", name, time.Duration(d))
+		}
+		if time.Duration(d) > maxRedisTimeout {
+			return fmt.Errorf("%s: %s exceeds %s: Redis on a network answers in milliseconds, and the handshake budget cuts every call far sooner", name, time.Duration(d), maxRedisTimeout)
 		}
 	}
 	opts, err := s.StoreOptions.WithDefaults()

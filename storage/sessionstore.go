@@ -70,14 +70,18 @@ const (
 	DefaultStoreBudget      = 50 * time.Millisecond
 	DefaultBreakerThreshold = 5
 	DefaultBreakerCooldown  = 5 * time.Second
+
+	maxStoreBudget      = 5 * time.Second
+	maxBreakerCooldown  = 10 * time.Minute
+	maxBreakerThreshold = 10000
 )
 
 // StoreOptions are how the tls_resume app uses a session store on the
 // handshake path. They are shared by every session store module.
 type StoreOptions struct {
 	// The longest a handshake waits for one store operation; beyond it
-	// the handshake goes on without the store (see `fallback`).
-	// Default: 50ms.
+	// the handshake goes on without the store (see `fallback`). At most
+	// 5s. Default: 50ms.
 	Budget caddy.Duration `json:"budget,omitempty"`
 
 	// What new connections get while the store fails or its circuit
@@ -94,10 +98,11 @@ type StoreOptions struct {
 
 	// Consecutive failed store operations that open the circuit breaker:
 	// the store is then skipped for `breaker_cooldown`, after which one
-	// probe is let through. Default: 5.
+	// probe is let through. At most 10000. Default: 5.
 	BreakerThreshold int `json:"breaker_threshold,omitempty"`
 
-	// How long an open circuit breaker skips the store. Default: 5s.
+	// How long an open circuit breaker skips the store; at most 10m.
+	// Default: 5s.
 	BreakerCooldown caddy.Duration `json:"breaker_cooldown,omitempty"`
 }
 
@@ -111,6 +116,12 @@ func (o StoreOptions) WithDefaults() (StoreOptions, error) {
 		return o, fmt.Errorf("breaker_threshold: must be positive, got %d", o.BreakerThreshold)
 	case o.BreakerCooldown < 0:
 		return o, fmt.Errorf("breaker_cooldown: must be positive, got %s", time.Duration(o.BreakerCooldown))
+	case time.Duration(o.Budget) > maxStoreBudget:
+		return o, fmt.Errorf("budget: %s exceeds %s: every resuming handshake may wait that long for the store", time.Duration(o.Budget), maxStoreBudget)
+	case time.Duration(o.BreakerCooldown) > maxBreakerCooldown:
+		return o, fmt.Errorf("breaker_cooldown: %s exceeds %s: resumption would stay off that long after the store is back", time.Duration(o.BreakerCooldown), maxBreakerCooldown)
+	case o.BreakerThreshold > maxBreakerThreshold:
+		return o, fmt.Errorf("breaker_threshold: %d exceeds %d: the breaker would never spare handshakes the budget's wait", o.BreakerThreshold, maxBreakerThreshold)
 	}
 	switch o.Fallback {
 	case "":
