@@ -80,7 +80,9 @@ func newHandshakeObs(server string) *handshakeObs {
 // allocates once per ClientHello and hands to every callback. unsafe is
 // only used to read that address; nothing is dereferenced.
 func sniKey(sni string) uintptr {
-	if sni == "" {
+	if len(sni) < 2 {
+		// Go does not allocate one-byte strings (they share a static
+		// table), so their address names no handshake.
 		return 0
 	}
 	return uintptr(unsafe.Pointer(unsafe.StringData(sni)))
