@@ -193,34 +193,9 @@ func h3Early(t *testing.T, ctx context.Context, addr string, cfg *tls.Config, me
 	}
 	defer conn.CloseWithError(0, "")
 	cc := (&http3.Transport{}).NewClientConn(conn)
-	str, err := cc.OpenRequestStream(ctx)
-	if err != nil {
-		res.Err = fmt.Errorf("opening stream: %w", err)
-		return res
-	}
-	req, _ := http.NewRequestWithContext(ctx, method, url, nil)
-	if body != "" {
-		req.Body = http.NoBody
-		req.ContentLength = int64(len(body))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	if err := str.SendRequestHeader(req); err != nil {
-		res.Err = fmt.Errorf("sending header: %w", err)
-		return res
-	}
-	if body != "" {
-		if _, err := io.WriteString(str, body); err != nil {
-			res.Err = fmt.Errorf("sending body: %w", err)
-			return res
-		}
-	}
-	_ = str.Close()
-	if resp, err := str.ReadResponse(); err != nil {
-		res.Err = err
-	} else {
-		b, err := io.ReadAll(resp.Body)
-		res.Status, res.Body, res.Err = resp.StatusCode, string(b), err
-	}
+	// Whatever happens to the request (a rejected 0-RTT may already be
+	// known when the stream opens), the handshake's outcome is read below.
+	res.Status, res.Body, res.Err = h3Send(ctx, cc, method, url, body)
 	select {
 	case <-conn.HandshakeComplete():
 		cs := conn.ConnectionState()
@@ -248,6 +223,36 @@ func h3Early(t *testing.T, ctx context.Context, addr string, cfg *tls.Config, me
 		}
 	}
 	return res
+}
+
+// h3Send sends method url (with body) on a new request stream of cc and
+// reads the answer.
+func h3Send(ctx context.Context, cc *http3.ClientConn, method, url, body string) (int, string, error) {
+	str, err := cc.OpenRequestStream(ctx)
+	if err != nil {
+		return 0, "", fmt.Errorf("opening stream: %w", err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, method, url, nil)
+	if body != "" {
+		req.Body = http.NoBody
+		req.ContentLength = int64(len(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if err := str.SendRequestHeader(req); err != nil {
+		return 0, "", fmt.Errorf("sending header: %w", err)
+	}
+	if body != "" {
+		if _, err := io.WriteString(str, body); err != nil {
+			return 0, "", fmt.Errorf("sending body: %w", err)
+		}
+	}
+	_ = str.Close()
+	resp, err := str.ReadResponse()
+	if err != nil {
+		return 0, "", err
+	}
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
 }
 
 // accessLog counts the requests an access log (format json) recorded with

@@ -76,11 +76,11 @@ var earlyModes = []struct {
 	{"session_store", nil}, // set per test: memory, or redis where sessions must outlive a reload
 }
 
-func memoryStore(*testing.T) string { return "\t\tsession_store memory\n" }
+func memoryStore(*testing.T) string { return "\t\tsession_store memory {\n\t\t\tbudget 2s\n\t\t}\n" }
 
 func redisStore(t *testing.T) string {
 	srv := testredis.Must(t)
-	return fmt.Sprintf("\t\tsession_store redis {\n\t\t\taddress %s\n\t\t}\n", srv.Addr)
+	return fmt.Sprintf("\t\tsession_store redis {\n\t\t\taddress %s\n\t\t\tbudget 2s\n\t\t}\n", srv.Addr)
 }
 
 // victimCheck is the heart of every 0-RTT test: client A, refused by now,
