@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tlsresume/caddy-tlsresume/internal/pki"
+	"github.com/tlsresume/caddy-tlsresume/tlsresume"
 )
 
 // demoOptions are the inputs of the demo's files.
@@ -201,13 +201,12 @@ func demoKEK(path string) error {
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
-		raw, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
-		if derr != nil || len(raw) != kekSize {
+		if _, derr := tlsresume.DecodeKEK(string(b)); derr != nil {
 			return fmt.Errorf("%s does not hold a KEK (%d bytes of standard base64); delete it to get a new one", path, kekSize)
 		}
 		return nil
 	case errors.Is(err, fs.ErrNotExist):
-		kek, err := newKEK()
+		kek, err := tlsresume.GenerateKEK()
 		if err != nil {
 			return err
 		}

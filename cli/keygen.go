@@ -1,11 +1,12 @@
 package cli
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tlsresume/caddy-tlsresume/storage"
+	"github.com/tlsresume/caddy-tlsresume/tlsresume"
 )
 
 func init() {
@@ -29,7 +30,7 @@ and in the Caddyfile's global options:
 `,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				kek, err := newKEK()
+				kek, err := tlsresume.GenerateKEK()
 				if err != nil {
 					return err
 				}
@@ -41,13 +42,4 @@ and in the Caddyfile's global options:
 }
 
 // kekSize is the length of a key-encryption key in bytes.
-const kekSize = 32
-
-// newKEK returns a fresh random KEK in standard base64.
-func newKEK() (string, error) {
-	b := make([]byte, kekSize)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("reading random bytes: %w", err)
-	}
-	return base64.StdEncoding.EncodeToString(b), nil
-}
+const kekSize = storage.KEKSize

@@ -44,8 +44,9 @@
 // san_email: globs. san_ip: CIDR prefixes or addresses. spiffe_id:
 // `spiffe://<exact trust domain>[/<path glob>]`, where `*` in the path also
 // spans `/`. fingerprint: SHA-256 of the leaf's DER, hex in any case,
-// optionally colon-separated. serial: decimal, 0x-hex, or colon-separated
-// hex pairs. min_remaining_validity: a Caddy duration. allow_unverified:
+// colons and spaces ignored. serial: decimal, 0x-hex, or colon-separated
+// hex pairs, optionally negative (the spellings of the revoke admin API;
+// see internal/certid). min_remaining_validity: a Caddy duration. allow_unverified:
 // also consider certificates the handshake did not verify (off by default).
 //
 // Globs: `*` any run of characters, `?` one character, `\` escapes.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/tlsresume/caddy-tlsresume/internal/certid"
 )
 
 // Policy describes the client certificates it accepts. Both the
@@ -65,11 +67,14 @@ type Policy struct {
 	SPIFFEID []string `json:"spiffe_id,omitempty"`
 
 	// SHA-256 fingerprints of the leaf certificate's DER encoding: 64 hex
-	// digits in any case, optionally colon-separated in pairs.
+	// digits in any case; colons and spaces between them are ignored, so
+	// OpenSSL's colon-separated pairs work as is.
 	Fingerprint []string `json:"fingerprint,omitempty"`
 
 	// Serial numbers of the leaf: decimal, `0x`-prefixed hex, or
-	// colon-separated hex pairs as OpenSSL prints them.
+	// colon-separated hex pairs as OpenSSL prints them, optionally after a
+	// minus sign (for non-conforming certificates); the same spellings the
+	// revoke admin API takes.
 	Serial []string `json:"serial,omitempty"`
 
 	// The least time the certificate must remain valid (until its NotAfter)
@@ -197,14 +202,14 @@ func (p *Policy) compile() (*compiledPolicy, error) {
 		}
 	}
 	for _, v := range p.Fingerprint {
-		if fp, err := parseFingerprint(v); err != nil {
+		if fp, err := certid.ParseFingerprint(v); err != nil {
 			fail(fieldFingerprint, v, err)
 		} else {
-			c.fingerprints = append(c.fingerprints, fp)
+			c.fingerprints = append(c.fingerprints, [sha256.Size]byte(fp))
 		}
 	}
 	for _, v := range p.Serial {
-		if n, err := parseSerial(v); err != nil {
+		if n, err := certid.ParseSerial(v); err != nil {
 			fail(fieldSerial, v, err)
 		} else {
 			c.serials = append(c.serials, n)

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -176,10 +177,10 @@ func TestPolicyCompileErrors(t *testing.T) {
 		{Policy{Fingerprint: []string{strings.Repeat("zz", 32)}}, `fingerprint "zzzz`, "invalid byte"},
 		{Policy{Fingerprint: []string{strings.Repeat("aa:", 31) + "aaa"}}, `fingerprint "aa:`, "two hex digits"},
 		{Policy{Serial: []string{"12ab"}}, `serial "12ab"`, "decimal"},
-		{Policy{Serial: []string{"-5"}}, `serial "-5"`, "decimal"},
+		{Policy{Serial: []string{"+5"}}, `serial "+5"`, "decimal"},
 		{Policy{Serial: []string{"0x"}}, `serial "0x"`, "hexadecimal"},
 		{Policy{Serial: []string{"1:02"}}, `serial "1:02"`, "two-digit"},
-		{Policy{Serial: []string{"0x" + strings.Repeat("ff", 21)}}, `serial "0xffff`, "20 octets"},
+		{Policy{Serial: []string{"0x" + strings.Repeat("ff", 65)}}, `serial "0xffff`, "20 octets"},
 		{Policy{MinRemainingValidity: caddy.Duration(-time.Hour)}, `min_remaining_validity "-1h0m0s"`, "negative"},
 		{Policy{SPIFFEID: []string{}}, "spiffe_id is an empty list", "omit the field"},
 	} {
@@ -191,6 +192,22 @@ func TestPolicyCompileErrors(t *testing.T) {
 		if msg := err.Error(); !strings.Contains(msg, tc.field) || !strings.Contains(msg, tc.want) {
 			t.Errorf("error %q; want it to name %s and say %q", msg, tc.field, tc.want)
 		}
+	}
+}
+
+// TestPolicySerialSpellings: the serial field takes what the revoke admin
+// API takes, including the serials of non-conforming certificates Go can
+// parse (negative, longer than 20 octets).
+func TestPolicySerialSpellings(t *testing.T) {
+	long := "0x" + strings.Repeat("ff", 21)
+	c, err := (&Policy{Serial: []string{"-5", "-0x05", "-00:05", long}}).compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := new(big.Int).SetString(long[2:], 16)
+	if len(c.serials) != 4 || c.serials[0].Int64() != -5 || c.serials[1].Int64() != -5 ||
+		c.serials[2].Int64() != -5 || c.serials[3].Cmp(want) != 0 {
+		t.Errorf("serials = %v", c.serials)
 	}
 }
 

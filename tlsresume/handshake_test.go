@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddytls"
 
+	"github.com/tlsresume/caddy-tlsresume/internal/certid"
 	"github.com/tlsresume/caddy-tlsresume/internal/pki"
 	"github.com/tlsresume/caddy-tlsresume/storage"
 )
@@ -197,7 +198,7 @@ func TestDeniedCertificateRefused(t *testing.T) {
 	d := doc.Clone()
 	d.Denied = []storage.DeniedCert{
 		{SHA256: hex.EncodeToString(sum[:])},
-		{IssuerSHA256: IssuerDigest(set.ClientB.Cert.RawIssuer), Serial: set.ClientB.Cert.SerialNumber.String()},
+		{IssuerSHA256: certid.IssuerDigest(set.ClientB.Cert.RawIssuer), Serial: set.ClientB.Cert.SerialNumber.String()},
 	}
 	nr, err := newRing(d, testSchedule())
 	if err != nil {

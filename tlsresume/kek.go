@@ -25,6 +25,19 @@ func GenerateKEK() (string, error) {
 	return base64.StdEncoding.EncodeToString(b), nil
 }
 
+// DecodeKEK decodes a key-encryption key in the form GenerateKEK returns
+// (surrounding whitespace ignored): what the kek option holds once its
+// placeholders are replaced. Errors never echo key material.
+func DecodeKEK(s string) (*storage.KEK, error) {
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	if err != nil {
+		return nil, errors.New("not standard base64")
+	}
+	kek, err := storage.NewKEK(raw)
+	clear(raw)
+	return kek, err
+}
+
 // parseKEK resolves placeholders in a configured KEK and decodes it. Errors
 // name the option but never echo key material.
 func parseKEK(option, configured string) (*storage.KEK, error) {
@@ -32,16 +45,10 @@ func parseKEK(option, configured string) (*storage.KEK, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", option, err)
 	}
-	val = strings.TrimSpace(val)
-	if val == "" {
+	if strings.TrimSpace(val) == "" {
 		return nil, fmt.Errorf("%s: empty after replacing placeholders in %q", option, configured)
 	}
-	raw, err := base64.StdEncoding.DecodeString(val)
-	if err != nil {
-		return nil, fmt.Errorf("%s: not standard base64 (generate one with `caddy tls-resume keygen`)", option)
-	}
-	kek, err := storage.NewKEK(raw)
-	clear(raw)
+	kek, err := DecodeKEK(val)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v (generate one with `caddy tls-resume keygen`)", option, err)
 	}

@@ -3,12 +3,11 @@ package tlsresume
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"fmt"
 	"time"
 
+	"github.com/tlsresume/caddy-tlsresume/internal/certid"
 	"github.com/tlsresume/caddy-tlsresume/storage"
 )
 
@@ -22,7 +21,7 @@ type ring struct {
 	// invalidatedBefore is Unix seconds; tickets issued earlier are refused.
 	invalidatedBefore int64
 
-	deniedLeaves       map[[sha256.Size]byte]struct{}
+	deniedLeaves       map[certid.Fingerprint]struct{}
 	deniedIssuerSerial map[string]struct{} // hex(SHA-256(RawIssuer)) + "/" + decimal serial
 }
 
@@ -55,11 +54,9 @@ func newRing(doc *storage.RingDocument, sched Schedule) (*ring, error) {
 	}
 	for _, d := range doc.Denied {
 		if d.SHA256 != "" {
-			var sum [sha256.Size]byte
-			if b, err := hex.DecodeString(d.SHA256); err == nil && len(b) == sha256.Size {
-				copy(sum[:], b)
+			if sum, err := certid.ParseFingerprint(d.SHA256); err == nil {
 				if r.deniedLeaves == nil {
-					r.deniedLeaves = make(map[[sha256.Size]byte]struct{})
+					r.deniedLeaves = make(map[certid.Fingerprint]struct{})
 				}
 				r.deniedLeaves[sum] = struct{}{}
 			}
@@ -113,28 +110,21 @@ func (r *ring) denies(leaf *x509.Certificate) bool {
 		return false
 	}
 	if r.deniedLeaves != nil {
-		if _, ok := r.deniedLeaves[sha256.Sum256(leaf.Raw)]; ok {
+		if _, ok := r.deniedLeaves[certid.Of(leaf.Raw)]; ok {
 			return true
 		}
 	}
 	if r.deniedIssuerSerial != nil {
-		if _, ok := r.deniedIssuerSerial[IssuerSerialKey(leaf.RawIssuer, leaf.SerialNumber.String())]; ok {
+		if _, ok := r.deniedIssuerSerial[issuerSerialKey(leaf.RawIssuer, leaf.SerialNumber.String())]; ok {
 			return true
 		}
 	}
 	return false
 }
 
-// IssuerSerialKey is the deny-list key for a certificate named by issuer
+// issuerSerialKey is the deny-list key for a certificate named by issuer
 // and serial: the hex SHA-256 of the issuer's DER-encoded name, a slash and
 // the decimal serial.
-func IssuerSerialKey(rawIssuer []byte, decimalSerial string) string {
-	return IssuerDigest(rawIssuer) + "/" + decimalSerial
-}
-
-// IssuerDigest is the lowercase hex SHA-256 of an issuer's DER-encoded name,
-// as deny-list entries by issuer and serial store it.
-func IssuerDigest(rawIssuer []byte) string {
-	sum := sha256.Sum256(rawIssuer)
-	return hex.EncodeToString(sum[:])
+func issuerSerialKey(rawIssuer []byte, decimalSerial string) string {
+	return certid.IssuerDigest(rawIssuer) + "/" + decimalSerial
 }
