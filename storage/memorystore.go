@@ -4,7 +4,6 @@ import (
 	"container/list"
 	"context"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tlsresume/caddy-tlsresume/internal/caddyfilex"
 	"github.com/tlsresume/caddy-tlsresume/internal/metrics"
 )
 
@@ -300,21 +300,16 @@ func (s *MemoryStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	seen := map[string]bool{}
+	seen := caddyfilex.NewOptionSet("session_store memory: duplicate option %q")
 	for d.NextBlock(0) {
 		opt := d.Val()
-		if seen[opt] {
-			return d.Errf("session_store memory: duplicate option %q", opt)
+		if err := seen.Once(d, opt); err != nil {
+			return err
 		}
-		seen[opt] = true
 		if opt == "max_entries" {
-			var val string
-			if !d.AllArgs(&val) {
-				return d.Errf("session_store memory: max_entries takes exactly one number")
-			}
-			n, err := strconv.Atoi(val)
-			if err != nil || n <= 0 {
-				return d.Errf("session_store memory: max_entries: must be a positive integer, got %q", val)
+			n, err := caddyfilex.PositiveInt(d, "session_store memory", opt)
+			if err != nil {
+				return err
 			}
 			s.MaxEntries = n
 			continue

@@ -16,6 +16,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/tlsresume/caddy-tlsresume/internal/caddyfilex"
 )
 
 func init() {
@@ -526,13 +528,12 @@ func (s *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	seen := map[string]bool{}
+	seen := caddyfilex.NewOptionSet("session_store redis: duplicate option %q").Repeatable("address")
 	for d.NextBlock(0) {
 		opt := d.Val()
-		if seen[opt] && opt != "address" {
-			return d.Errf("session_store redis: duplicate option %q", opt)
+		if err := seen.Once(d, opt); err != nil {
+			return err
 		}
-		seen[opt] = true
 		switch opt {
 		case "address":
 			args := d.RemainingArgs()
@@ -556,13 +557,9 @@ func (s *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				s.KeyPrefix = val
 			}
 		case "local_cache_entries":
-			var val string
-			if !d.AllArgs(&val) {
-				return d.Errf("session_store redis: local_cache_entries takes exactly one number")
-			}
-			n, err := strconv.Atoi(val)
-			if err != nil || n <= 0 {
-				return d.Errf("session_store redis: local_cache_entries: must be a positive integer, got %q", val)
+			n, err := caddyfilex.PositiveInt(d, "session_store redis", opt)
+			if err != nil {
+				return err
 			}
 			s.LocalCacheEntries = n
 		case "no_local_cache":
@@ -581,7 +578,7 @@ func (s *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			s.DB = n
 		case "dial_timeout", "read_timeout", "write_timeout":
-			dur, err := oneDuration(d, "redis", opt)
+			dur, err := caddyfilex.PositiveDuration(d, "session_store redis", opt)
 			if err != nil {
 				return err
 			}

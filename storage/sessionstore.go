@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/tlsresume/caddy-tlsresume/internal/caddyfilex"
 )
 
 // SessionStore keeps server-side TLS sessions: the tls_resume app hands the
@@ -148,7 +149,7 @@ func (o *StoreOptions) unmarshalOption(d *caddyfile.Dispenser, store string) (bo
 	opt := d.Val()
 	switch opt {
 	case "budget", "breaker_cooldown":
-		dur, err := oneDuration(d, store, opt)
+		dur, err := caddyfilex.PositiveDuration(d, "session_store "+store, opt)
 		if err != nil {
 			return true, err
 		}
@@ -158,13 +159,9 @@ func (o *StoreOptions) unmarshalOption(d *caddyfile.Dispenser, store string) (bo
 			o.BreakerCooldown = caddy.Duration(dur)
 		}
 	case "breaker_threshold":
-		var val string
-		if !d.AllArgs(&val) {
-			return true, d.Errf("session_store %s: breaker_threshold takes exactly one number", store)
-		}
-		n, err := strconv.Atoi(val)
-		if err != nil || n <= 0 {
-			return true, d.Errf("session_store %s: breaker_threshold: must be a positive integer, got %q", store, val)
+		n, err := caddyfilex.PositiveInt(d, "session_store "+store, opt)
+		if err != nil {
+			return true, err
 		}
 		o.BreakerThreshold = n
 	case "fallback":
@@ -185,19 +182,4 @@ func (o *StoreOptions) unmarshalOption(d *caddyfile.Dispenser, store string) (bo
 		return false, nil
 	}
 	return true, nil
-}
-
-func oneDuration(d *caddyfile.Dispenser, store, opt string) (time.Duration, error) {
-	var val string
-	if !d.AllArgs(&val) {
-		return 0, d.Errf("session_store %s: %s takes exactly one duration", store, opt)
-	}
-	dur, err := caddy.ParseDuration(val)
-	if err != nil {
-		return 0, d.Errf("session_store %s: %s: invalid duration %q: %v", store, opt, val, err)
-	}
-	if dur <= 0 {
-		return 0, d.Errf("session_store %s: %s: must be positive, got %q", store, opt, val)
-	}
-	return dur, nil
 }

@@ -4,6 +4,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/tlsresume/caddy-tlsresume/internal/caddyfilex"
 )
 
 // UnmarshalCaddyfile sets up the app from the tls_resume global option.
@@ -38,13 +40,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	seen := map[string]bool{}
+	seen := caddyfilex.NewOptionSet("tls_resume: duplicate option %q").Repeatable("kek_previous", "servers", "site")
 	for d.NextBlock(0) {
 		opt := d.Val()
-		if seen[opt] && opt != "kek_previous" && opt != "servers" && opt != "site" {
-			return d.Errf("tls_resume: duplicate option %q", opt)
+		if err := seen.Once(d, opt); err != nil {
+			return err
 		}
-		seen[opt] = true
 		switch opt {
 		case "kek":
 			var kek string
@@ -71,19 +72,13 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			a.KEKPrevious = append(a.KEKPrevious, args...)
 		case "rotation_interval", "ticket_lifetime", "poll_interval", "max_clock_skew":
-			var val string
-			if !d.AllArgs(&val) {
-				return d.Errf("tls_resume: %s takes exactly one duration", opt)
-			}
-			dur, err := caddy.ParseDuration(val)
+			dur, err := caddyfilex.PositiveDuration(d, "tls_resume", opt)
 			if err != nil {
-				return d.Errf("tls_resume: %s: invalid duration %q: %v", opt, val, err)
-			}
-			if dur <= 0 {
-				return d.Errf("tls_resume: %s: must be positive, got %q", opt, val)
+				return err
 			}
 			if opt == "rotation_interval" && dur > maxRotationInterval {
-				return d.Errf("tls_resume: rotation_interval: %q exceeds 7 days: one ticket key would protect every session of that period, and a leaked key would expose them all", val)
+				// d.Val() is still the duration as written.
+				return d.Errf("tls_resume: rotation_interval: %q exceeds 7 days: one ticket key would protect every session of that period, and a leaked key would expose them all", d.Val())
 			}
 			switch opt {
 			case "rotation_interval":
@@ -156,13 +151,12 @@ func unmarshalSitePolicy(d *caddyfile.Dispenser) (SitePolicy, error) {
 	if len(sp.Hosts) == 0 {
 		return sp, d.Errf("tls_resume: site needs at least one host name")
 	}
-	seen := map[string]bool{}
+	seen := caddyfilex.NewOptionSet("tls_resume: site %v: duplicate option %q", sp.Hosts)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
-		if seen[opt] {
-			return sp, d.Errf("tls_resume: site %v: duplicate option %q", sp.Hosts, opt)
+		if err := seen.Once(d, opt); err != nil {
+			return sp, err
 		}
-		seen[opt] = true
 		switch opt {
 		case "ticket_lifetime":
 			var val string

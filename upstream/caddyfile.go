@@ -5,6 +5,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/tlsresume/caddy-tlsresume/internal/caddyfilex"
 )
 
 // UnmarshalCaddyfile sets up the transport from Caddyfile tokens. It takes
@@ -30,7 +32,7 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	// for Caddy's parser. The block's braces are kept around them.
 	inherited := []caddyfile.Token{name}
 	opened := false
-	seen := map[string]bool{}
+	seen := caddyfilex.NewOptionSet("%s already specified")
 	for d.NextBlock(0) {
 		if !opened {
 			opened = true
@@ -43,13 +45,13 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			inherited = append(inherited, seg...)
 			continue
 		}
-		if seen[seg[0].Text] {
-			sd := caddyfile.NewDispenser(seg)
-			sd.Next()
-			return sd.Errf("%s already specified", seg[0].Text)
+		sd := caddyfile.NewDispenser(seg)
+		sd.Next()
+		if err := seen.Once(sd, seg[0].Text); err != nil {
+			return err
 		}
-		seen[seg[0].Text] = true
-		if err := t.unmarshalSessionOption(caddyfile.NewDispenser(seg)); err != nil {
+		sd.Reset()
+		if err := t.unmarshalSessionOption(sd); err != nil {
 			return err
 		}
 	}
