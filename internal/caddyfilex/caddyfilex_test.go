@@ -22,50 +22,31 @@ func TestOptionSetOnce(t *testing.T) {
 	}
 }
 
-func TestPositiveDuration(t *testing.T) {
+func TestPositiveDurationAndInt(t *testing.T) {
+	duration := func(d *caddyfile.Dispenser) (any, error) { return PositiveDuration(d, "m", "opt") }
+	count := func(d *caddyfile.Dispenser) (any, error) { return PositiveInt(d, "m", "opt") }
 	for _, tc := range []struct {
-		line string
-		want time.Duration
-		err  string
+		parse func(*caddyfile.Dispenser) (any, error)
+		line  string
+		want  any
+		err   string
 	}{
-		{"opt 90s", 90 * time.Second, ""},
-		{"opt 1d", 24 * time.Hour, ""},
-		{"opt", 0, "m: opt takes exactly one duration, at Testfile:1"},
-		{"opt 1s 2s", 0, "m: opt takes exactly one duration, at Testfile:1"},
-		{"opt soon", 0, `m: opt: invalid duration "soon": time: invalid duration "soon", at Testfile:1`},
-		{"opt 0s", 0, `m: opt: must be positive, got "0s", at Testfile:1`},
-		{"opt -5m", 0, `m: opt: must be positive, got "-5m", at Testfile:1`},
+		{duration, "opt 90s", 90 * time.Second, ""},
+		{duration, "opt 1d", 24 * time.Hour, ""},
+		{duration, "opt", nil, "m: opt takes exactly one duration, at Testfile:1"},
+		{duration, "opt 1s 2s", nil, "m: opt takes exactly one duration, at Testfile:1"},
+		{duration, "opt soon", nil, `m: opt: invalid duration "soon": time: invalid duration "soon", at Testfile:1`},
+		{duration, "opt 0s", nil, `m: opt: must be positive, got "0s", at Testfile:1`},
+		{duration, "opt -5m", nil, `m: opt: must be positive, got "-5m", at Testfile:1`},
+		{count, "opt 7", 7, ""},
+		{count, "opt", nil, "m: opt takes exactly one number, at Testfile:1"},
+		{count, "opt 1 2", nil, "m: opt takes exactly one number, at Testfile:1"},
+		{count, "opt many", nil, `m: opt: must be a positive integer, got "many", at Testfile:1`},
+		{count, "opt 0", nil, `m: opt: must be a positive integer, got "0", at Testfile:1`},
 	} {
 		d := caddyfile.NewTestDispenser(tc.line)
 		d.Next()
-		got, err := PositiveDuration(d, "m", "opt")
-		if tc.err != "" {
-			if err == nil || err.Error() != tc.err {
-				t.Errorf("%q: err = %v, want %s", tc.line, err, tc.err)
-			}
-			continue
-		}
-		if err != nil || got != tc.want {
-			t.Errorf("%q = %v, %v; want %v", tc.line, got, err, tc.want)
-		}
-	}
-}
-
-func TestPositiveInt(t *testing.T) {
-	for _, tc := range []struct {
-		line string
-		want int
-		err  string
-	}{
-		{"opt 7", 7, ""},
-		{"opt", 0, "m: opt takes exactly one number, at Testfile:1"},
-		{"opt 1 2", 0, "m: opt takes exactly one number, at Testfile:1"},
-		{"opt many", 0, `m: opt: must be a positive integer, got "many", at Testfile:1`},
-		{"opt 0", 0, `m: opt: must be a positive integer, got "0", at Testfile:1`},
-	} {
-		d := caddyfile.NewTestDispenser(tc.line)
-		d.Next()
-		got, err := PositiveInt(d, "m", "opt")
+		got, err := tc.parse(d)
 		if tc.err != "" {
 			if err == nil || err.Error() != tc.err {
 				t.Errorf("%q: err = %v, want %s", tc.line, err, tc.err)
