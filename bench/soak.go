@@ -115,14 +115,14 @@ func (n *soakNode) adminURL(path string) string {
 
 // identity is one client certificate and its session cache.
 type identity struct {
-	id      int
-	cert    tls.Certificate
-	sha256  string
-	doomed  bool // revoked mid-run
-	cache   tls.ClientSessionCache
+	id       int
+	cert     tls.Certificate
+	sha256   string
+	doomed   bool // revoked mid-run
+	cache    tls.ClientSessionCache
 	revoking time.Time // when the revocation was requested (zero before)
 	revoked  time.Time // when the revocation answered (zero before)
-	mu      sync.Mutex
+	mu       sync.Mutex
 	// first is whether no connection has completed yet (the first
 	// cannot resume).
 	first bool

@@ -294,7 +294,7 @@ func analyseSoak(res *soakResult, o soakOptions) *soakAnalysis {
 		}
 	}
 	// timeline
-	a.BucketSize = max(time.Second, (res.Duration/120).Round(time.Second))
+	a.BucketSize = max(time.Second, (res.Duration / 120).Round(time.Second))
 	nb := int(res.Duration/a.BucketSize) + 1
 	lat := make([][]time.Duration, nb)
 	stats := make([]phaseStats, nb)
