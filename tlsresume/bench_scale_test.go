@@ -17,13 +17,15 @@ import (
 //
 //   - resumed: one resumed mTLS handshake (TLS 1.3, loopback, client and
 //     server in this process) against a ring with n entries;
+//
 //   - open: what every poll does with an unchanged ring: open the sealed
 //     document (AES-GCM and JSON), then check that it holds every
 //     revocation this node holds (holdsRevocationsOf); reports the sealed
 //     document's size;
+//
 //   - install: indexing a changed document for handshakes (newRing).
 //
-//	go test ./tlsresume -run '^$' -bench DenyListScale -benchtime 20x
+//     go test ./tlsresume -run '^$' -bench DenyListScale -benchtime 20x
 //
 // (At 100,000 entries "open" takes over a minute per operation; use
 // -benchtime 1x there.)
