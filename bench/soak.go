@@ -196,15 +196,21 @@ func startSoak(ctx context.Context, o soakOptions, stderr io.Writer) (*soakEnv, 
 	if err != nil {
 		return nil, err
 	}
-	e := &soakEnv{o: o, work: work, storage: filepath.Join(work, "storage")}
-	e.ringDoc = filepath.Join(e.storage, "tls_resume", "default", "ring.json")
 	if o.pluginBin == "" {
 		fmt.Fprintln(stderr, "soak: building Caddy with the plugin…")
 		if _, o.pluginBin, err = buildCaddys(filepath.Join(work, "bin")); err != nil {
-			return e, err
+			return &soakEnv{o: o, work: work}, err
 		}
-		e.o.pluginBin = o.pluginBin
 	}
+	return startSoakNodes(ctx, o, work, 4)
+}
+
+// startSoakNodes makes the PKI and identities in work, starts Redis and n
+// nodes: the first three with the Redis session store, a fourth without.
+func startSoakNodes(ctx context.Context, o soakOptions, work string, n int) (*soakEnv, error) {
+	e := &soakEnv{o: o, work: work, storage: filepath.Join(work, "storage")}
+	e.ringDoc = filepath.Join(e.storage, "tls_resume", "default", "ring.json")
+	var err error
 	if e.set, err = pki.NewSet(pki.ECDSAP256); err != nil {
 		return e, err
 	}
@@ -230,29 +236,29 @@ func startSoak(ctx context.Context, o soakOptions, stderr io.Writer) (*soakEnv, 
 		return e, fmt.Errorf("redis: %w", err)
 	}
 	e.kek = base64.StdEncoding.EncodeToString(randomBytes(32))
-	ports, err := freePorts(8)
+	ports, err := freePorts(2 * n)
 	if err != nil {
 		return e, err
 	}
 	env := &benchEnv{dir: work}
-	for i := range 4 {
-		n := &soakNode{name: fmt.Sprintf("node%d", i), port: ports[2*i], adminPort: ports[2*i+1], store: i < 3}
-		if !n.store {
-			n.name = "stateless"
+	for i := range n {
+		node := &soakNode{name: fmt.Sprintf("node%d", i), port: ports[2*i], adminPort: ports[2*i+1], store: i < 3}
+		if !node.store {
+			node.name = "stateless"
 		}
-		n.addr = fmt.Sprintf("127.0.0.1:%d", n.port)
-		n.config = soakSite(n, e.storage, e.redis.Addr, files.ServerCert, files.ServerKey, files.CA, o)
-		dir := filepath.Join(work, n.name)
+		node.addr = fmt.Sprintf("127.0.0.1:%d", node.port)
+		node.config = soakSite(node, e.storage, e.redis.Addr, files.ServerCert, files.ServerKey, files.CA, o)
+		dir := filepath.Join(work, node.name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return e, err
 		}
-		if n.proc, err = launchCaddy(env, n.name, o.pluginBin, dir, n.config, "caddyfile", []string{"TLS_RESUME_KEK=" + e.kek}); err != nil {
+		if node.proc, err = launchCaddy(env, node.name, o.pluginBin, dir, node.config, "caddyfile", []string{"TLS_RESUME_KEK=" + e.kek}); err != nil {
 			return e, err
 		}
-		e.nodes = append(e.nodes, n)
+		e.nodes = append(e.nodes, node)
 		cfg := e.clientConfig(e.ids[0], tls.VersionTLS13)
 		cfg.ClientSessionCache = nil
-		if err := n.proc.waitTLS(ctx, n.addr, cfg); err != nil {
+		if err := node.proc.waitTLS(ctx, node.addr, cfg); err != nil {
 			return e, err
 		}
 	}
@@ -272,13 +278,16 @@ func (e *soakEnv) clientConfig(id *identity, version uint16) *tls.Config {
 }
 
 func (e *soakEnv) stop() {
+	if e == nil {
+		return
+	}
 	for _, n := range e.nodes {
 		n.proc.stop()
 	}
 	if e.redis != nil {
 		e.redis.Stop()
 	}
-	if !e.o.keep {
+	if !e.o.keep && e.work != "" {
 		os.RemoveAll(e.work)
 	}
 }

@@ -456,6 +456,12 @@ const (
 // keeping what the rest of the file says; a file without markers gets the
 // section at its end.
 func writeSection(path, section string) error {
+	return writeMarked(path, sectionBegin, sectionEnd, section)
+}
+
+// writeMarked replaces the part of path between begin and end (the
+// markers included) with section, or appends it.
+func writeMarked(path, sectionBegin, sectionEnd, section string) error {
 	old, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
 		return err

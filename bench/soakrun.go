@@ -229,9 +229,7 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // lists every failed assertion.
 func soak(ctx context.Context, o soakOptions, stdout, stderr io.Writer) (*soakAnalysis, error) {
 	e, err := startSoak(ctx, o, stderr)
-	if e != nil {
-		defer e.stop()
-	}
+	defer e.stop()
 	if err != nil {
 		return nil, err
 	}
