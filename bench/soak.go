@@ -32,24 +32,23 @@ import (
 
 // soakOptions are the soak's knobs.
 type soakOptions struct {
-	duration   time.Duration
-	clients    int
-	revoked    int
-	stateless  int // clients of the stateless node, out of clients
-	rotation   time.Duration
-	reload     time.Duration
-	poll       time.Duration
-	skew       time.Duration
-	think      time.Duration
-	sample     time.Duration
-	out        string // RELIABILITY.md ("" = none)
-	chart      string
-	results    string // directory for raw samples
-	command    string
-	keep       bool
-	quiet      bool
-	pluginBin  string // prebuilt Caddy with the plugin ("" = build)
-	strictGrow bool   // fail on a growth trend (else report it)
+	duration  time.Duration
+	clients   int
+	revoked   int
+	stateless int // clients of the stateless node, out of clients
+	rotation  time.Duration
+	reload    time.Duration
+	poll      time.Duration
+	skew      time.Duration
+	think     time.Duration
+	sample    time.Duration
+	out       string // RELIABILITY.md ("" = none)
+	chart     string
+	results   string // directory for raw samples
+	command   string
+	keep      bool
+	quiet     bool
+	pluginBin string // prebuilt Caddy with the plugin ("" = build)
 }
 
 func parseSoakOptions(args []string, stderr io.Writer) (soakOptions, error) {
