@@ -23,6 +23,8 @@ import (
 //     revocation this node holds (holdsRevocationsOf); reports the sealed
 //     document's size;
 //
+//   - decode: the open alone (AES-GCM and JSON), without the check;
+//
 //   - install: indexing a changed document for handshakes (newRing).
 //
 //     go test ./tlsresume -run '^$' -bench DenyListScale -benchtime 20x
@@ -80,6 +82,13 @@ func BenchmarkDenyListScale(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(len(sealed)), "doc-bytes")
+		})
+		b.Run(fmt.Sprintf("entries=%d/decode", n), func(b *testing.B) {
+			for range b.N {
+				if _, _, err := storage.OpenRing(sealed, []*storage.KEK{kek}, "default"); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 		b.Run(fmt.Sprintf("entries=%d/install", n), func(b *testing.B) {
 			for range b.N {
