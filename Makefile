@@ -15,6 +15,11 @@ BENCH_TIMEOUT   ?= 10m
 # Integration packages run as parallel processes (each with its own ports,
 # Caddy processes and redis-server); two at a time suits a 2-core machine.
 INTEG_PARALLEL  ?= 2
+# `make fuzz`: time per fuzz target, and workers per target.
+FUZZTIME        ?= 60s
+FUZZPARALLEL    ?= 2
+# Extra flags for `make soak` (see bench/README.md), e.g. SOAK_ARGS='-duration 2m'.
+SOAK_ARGS       ?=
 # Extra flags for `make demo`, e.g. DEMO_ARGS='--listen localhost:9443'.
 DEMO_ARGS       ?=
 
@@ -22,7 +27,7 @@ DEMO_ARGS       ?=
 # a module that has no Go packages yet).
 go_packages = $(shell cd $(1) && $(GO) list ./... 2>/dev/null)
 
-.PHONY: all build demo test test-unit test-integration test-bench deps lint bench clean
+.PHONY: all build demo test test-unit test-integration test-bench deps lint bench fuzz soak clean
 
 all: build
 
@@ -64,5 +69,13 @@ lint:
 bench: deps
 	cd bench && $(GO) run . $(BENCH_ARGS)
 
+## fuzz: every fuzz target of the three modules for FUZZTIME each, one at a time
+fuzz:
+	FUZZTIME=$(FUZZTIME) FUZZPARALLEL=$(FUZZPARALLEL) ./scripts/fuzz.sh
+
+## soak: 4 Caddy nodes under mixed load and faults for 10 minutes; writes RELIABILITY.md
+soak: deps
+	cd bench && $(GO) run . soak $(SOAK_ARGS)
+
 clean:
-	rm -rf bin integration/.build
+	rm -rf bin integration/.build fuzz-results

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 
@@ -30,18 +31,25 @@ type chain struct {
 	roots  *x509.CertPool
 }
 
-// newChains generates the ECDSA P-256 and RSA-2048 hierarchies under dir.
+// newChains generates the ECDSA P-256 and RSA-2048 hierarchies (root →
+// intermediate → leaf) and the one-level ECDSA P-256 one (leaves signed by
+// the root) under dir.
 func newChains(dir string) ([]*chain, error) {
 	var chains []*chain
 	for _, kt := range []struct {
-		key  pki.KeyType
-		name string
-		slug string
+		key      pki.KeyType
+		name     string
+		slug     string
+		oneLevel bool
 	}{
-		{pki.ECDSAP256, "ECDSA P-256", "ecdsa"},
-		{pki.RSA2048, "RSA-2048", "rsa"},
+		{pki.ECDSAP256, "ECDSA P-256", "ecdsa", false},
+		{pki.RSA2048, "RSA-2048", "rsa", false},
+		{pki.ECDSAP256, "ECDSA P-256, one level", "ecdsa1", true},
 	} {
 		set, err := pki.NewSet(kt.key)
+		if err == nil && kt.oneLevel {
+			set, err = oneLevelSet(kt.key)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("generating the %s chain: %w", kt.name, err)
 		}
@@ -67,6 +75,29 @@ func newChains(dir string) ([]*chain, error) {
 		})
 	}
 	return chains, nil
+}
+
+// oneLevelSet is a hierarchy without an intermediate: the root signs the
+// server and client leaves.
+func oneLevelSet(kt pki.KeyType) (*pki.Set, error) {
+	root, err := pki.NewRoot("caddy-tlsresume bench one-level root", kt)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := root.IssueServer(pki.Options{Key: kt, CommonName: "localhost", DNSNames: []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}})
+	if err != nil {
+		return nil, err
+	}
+	a, err := root.IssueClient(pki.Options{Key: kt, CommonName: "bench-client-a"})
+	if err != nil {
+		return nil, err
+	}
+	b, err := root.IssueClient(pki.Options{Key: kt, CommonName: "bench-client-b"})
+	if err != nil {
+		return nil, err
+	}
+	return &pki.Set{Root: root, Intermediate: root, Server: srv, ClientA: a, ClientB: b}, nil
 }
 
 // verifyingConfig is a client configuration that verifies the server's

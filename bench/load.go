@@ -30,6 +30,7 @@ type loadSpec struct {
 	chain       *chain
 	version     uint16
 	resumed     bool // workers resume their sessions (else every handshake is full)
+	defaultKX   bool // the client offers Go's default groups (else X25519, P-256)
 	concurrency int
 	duration    time.Duration
 	// count, when set, receives each completed connection (the progress
@@ -48,6 +49,7 @@ type loadResult struct {
 	errors     int
 	firstErr   error
 	latencies  []time.Duration // handshake durations, unsorted
+	group      string          // key exchange of the last connection that had one
 }
 
 // request is the one request each connection sends.
@@ -62,6 +64,9 @@ func runLoad(ctx context.Context, spec loadSpec) (loadResult, error) {
 	cfgs := make([]*tls.Config, spec.concurrency)
 	for i := range cfgs {
 		cfg := spec.chain.verifyingConfig(spec.version)
+		if spec.defaultKX {
+			cfg.CurvePreferences = nil
+		}
 		if spec.resumed {
 			cfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
 		}
@@ -104,6 +109,9 @@ func runLoad(ctx context.Context, spec loadSpec) (loadResult, error) {
 					continue
 				}
 				w.latencies = append(w.latencies, c.handshake)
+				if c.curve != 0 {
+					w.group = c.curve.String()
+				}
 				if c.resumed {
 					w.resumed++
 				}
@@ -115,6 +123,9 @@ func runLoad(ctx context.Context, spec loadSpec) (loadResult, error) {
 			defer mu.Unlock()
 			res.latencies = append(res.latencies, w.latencies...)
 			res.resumed += w.resumed
+			if w.group != "" {
+				res.group = w.group
+			}
 			res.errors += w.errors
 			if res.firstErr == nil {
 				res.firstErr = w.firstErr
@@ -133,6 +144,7 @@ func runLoad(ctx context.Context, spec loadSpec) (loadResult, error) {
 type connection struct {
 	handshake time.Duration
 	resumed   bool
+	curve     tls.CurveID // the key exchange, when there was one
 }
 
 // connectOnce opens one connection, sends the request and reads the whole
@@ -146,7 +158,8 @@ func connectOnce(ctx context.Context, addr string, cfg *tls.Config) (connection,
 	}
 	// No close_notify: every server sees the same TCP close.
 	defer conn.NetConn().Close()
-	c := connection{handshake: took, resumed: conn.ConnectionState().DidResume}
+	st := conn.ConnectionState()
+	c := connection{handshake: took, resumed: st.DidResume, curve: st.CurveID}
 	if _, err := io.WriteString(conn, request); err != nil {
 		return c, fmt.Errorf("request: %w", err)
 	}

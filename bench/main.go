@@ -57,8 +57,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.matrix.duration, "duration", 3*time.Second, "length of each measurement under load")
 	fs.DurationVar(&o.matrix.latencyDuration, "latency-duration", time.Second, "length of each one-client latency measurement")
 	fs.IntVar(&o.matrix.concurrency, "concurrency", 8, "concurrent connections under load")
-	serverList := fs.String("servers", "plugin,caddy,nginx,haproxy", "servers to compare, in order")
-	chainList := fs.String("chains", "ecdsa,rsa", "certificate chains: ecdsa (P-256) and/or rsa (2048)")
+	serverList := fs.String("servers", "plugin,caddy,nginx,haproxy,floor", "servers to compare, in order")
+	chainList := fs.String("chains", "ecdsa,rsa,ecdsa1", "certificate chains: ecdsa (P-256), rsa (2048), ecdsa1 (P-256, leaves signed by the root)")
 	versionList := fs.String("tls", "1.3,1.2", "TLS versions")
 	fs.IntVar(&o.fleet.nodes, "fleet-nodes", 3, "nodes in each fleet")
 	fs.DurationVar(&o.fleet.duration, "fleet-duration", 25*time.Second, "length of each fleet run")
@@ -107,8 +107,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-servers: name at least one server")
 	}
 	for _, c := range splitList(*chainList) {
-		if c != "ecdsa" && c != "rsa" {
-			return o, fmt.Errorf(`-chains: %q is not "ecdsa" or "rsa"`, c)
+		if c != "ecdsa" && c != "rsa" && c != "ecdsa1" {
+			return o, fmt.Errorf(`-chains: %q is not "ecdsa", "rsa" or "ecdsa1"`, c)
 		}
 		o.chains = append(o.chains, c)
 	}
@@ -238,6 +238,12 @@ type serverInfo struct {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "soak" {
+		return runSoak(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "scale" {
+		return runScale(ctx, args[1:], stdout, stderr)
+	}
 	o, err := parseOptions(args, stderr)
 	if err != nil {
 		return err
@@ -288,7 +294,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	cs := filterCells(cells(chains), o.versions)
-	steps := o.matrix.rounds * len(cs) * len(o.servers)
+	steps := 0
+	for _, c := range cs {
+		for _, s := range o.servers {
+			if runsIn(s, c) {
+				steps += o.matrix.rounds
+			}
+		}
+	}
 	if !o.skipFleet {
 		steps += len(fleetSetups)
 	}

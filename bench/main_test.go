@@ -20,7 +20,7 @@ func TestParseOptionsRejects(t *testing.T) {
 		{[]string{"-concurrency", "0"}, "-concurrency: must be at least 1, got 0"},
 		{[]string{"-servers", "plugin,lighttpd"}, `-servers: unknown server "lighttpd"`},
 		{[]string{"-servers", ","}, "-servers: name at least one server"},
-		{[]string{"-chains", "ed25519"}, `-chains: "ed25519" is not "ecdsa" or "rsa"`},
+		{[]string{"-chains", "ed25519"}, `-chains: "ed25519" is not "ecdsa", "rsa" or "ecdsa1"`},
 		{[]string{"-tls", "1.1"}, `-tls: "1.1" is not "1.2" or "1.3"`},
 		{[]string{"-fleet-nodes", "1"}, "-fleet-nodes: a fleet needs at least 2 nodes, got 1"},
 		{[]string{"-fleet-rotation", "100ms"}, "-fleet-rotation: must be at least 1s, got 100ms"},
@@ -46,7 +46,7 @@ func TestParseOptionsDefaults(t *testing.T) {
 	for _, s := range o.servers {
 		ids = append(ids, s.id)
 	}
-	if !slices.Equal(ids, []string{"plugin", "caddy", "nginx", "haproxy"}) {
+	if !slices.Equal(ids, []string{"plugin", "caddy", "nginx", "haproxy", "floor"}) {
 		t.Errorf("servers = %v", ids)
 	}
 	if o.matrix.rounds < 2 {

@@ -16,7 +16,14 @@ type cell struct {
 	chain   int    // index into the chains
 	Version string `json:"version"` // "1.2" or "1.3"
 	Resumed bool   `json:"resumed"` // clients resume (else every handshake is full)
+	// KX is the client's key-exchange offer: "" for X25519 first (the
+	// rows every server can match), kxDefault for Go's default list
+	// (X25519MLKEM768 first in TLS 1.3).
+	KX string `json:"kx,omitempty"`
 }
+
+// kxDefault names the client's default key-exchange offer.
+const kxDefault = "default"
 
 func (c cell) mode() string {
 	if c.Resumed {
@@ -25,7 +32,21 @@ func (c cell) mode() string {
 	return "full"
 }
 
-func (c cell) String() string { return fmt.Sprintf("%s TLS %s %s", c.Chain, c.Version, c.mode()) }
+func (c cell) String() string {
+	s := fmt.Sprintf("%s TLS %s %s", c.Chain, c.Version, c.mode())
+	if c.KX == kxDefault {
+		s += ", default key exchange"
+	}
+	return s
+}
+
+// kxLabel is the client's key-exchange offer in a report.
+func (c cell) kxLabel() string {
+	if c.KX == kxDefault {
+		return "client default"
+	}
+	return "X25519"
+}
 
 func (c cell) tlsVersion() uint16 {
 	if c.Version == "1.2" {
@@ -34,18 +55,38 @@ func (c cell) tlsVersion() uint16 {
 	return tls.VersionTLS13
 }
 
-// cells is every chain × TLS version × mode.
+// cells is every chain × TLS version × mode for the two-level chains,
+// plus the client's default key exchange (TLS 1.3, full and resumed) on
+// the ECDSA chain, and resumption only on the one-level chain (TLS 1.3
+// with both key-exchange offers, TLS 1.2).
 func cells(chains []*chain) []cell {
 	var cs []cell
 	for i, ch := range chains {
+		switch ch.slug {
+		case "ecdsa1":
+			cs = append(cs,
+				cell{Chain: ch.name, chain: i, Version: "1.3", Resumed: true},
+				cell{Chain: ch.name, chain: i, Version: "1.3", Resumed: true, KX: kxDefault},
+				cell{Chain: ch.name, chain: i, Version: "1.2", Resumed: true})
+			continue
+		}
 		for _, v := range []string{"1.3", "1.2"} {
 			for _, resumed := range []bool{false, true} {
 				cs = append(cs, cell{Chain: ch.name, chain: i, Version: v, Resumed: resumed})
 			}
 		}
+		if ch.slug == "ecdsa" {
+			for _, resumed := range []bool{false, true} {
+				cs = append(cs, cell{Chain: ch.name, chain: i, Version: "1.3", Resumed: resumed, KX: kxDefault})
+			}
+		}
 	}
 	return cs
 }
+
+// runsIn reports whether server s is measured in cell c: the floor (no
+// client authentication) only where sessions are resumed.
+func runsIn(s *server, c cell) bool { return c.Resumed || !s.resumedOnly }
 
 // sample is one server measured in one cell in one round.
 type sample struct {
@@ -69,6 +110,9 @@ type sample struct {
 	P50    float64 `json:"p50_us"`
 	P99    float64 `json:"p99_us"`
 	Errors int     `json:"errors"`
+	// Group is the key exchange the server chose (TLS 1.3 and full TLS
+	// 1.2 handshakes), as Go names it; empty when none took place.
+	Group string `json:"group,omitempty"`
 }
 
 // cellResult is every sample of one server in one cell.
@@ -95,6 +139,9 @@ func runMatrix(ctx context.Context, o matrixOptions, chains []*chain, cs []cell,
 	var out []*cellResult
 	for ci, c := range cs {
 		for si, rs := range running {
+			if !runsIn(rs.server, c) {
+				continue
+			}
 			r := &cellResult{Cell: c, Server: rs.server.id}
 			results[[2]int{ci, si}] = r
 			out = append(out, r)
@@ -111,6 +158,9 @@ func runMatrix(ctx context.Context, o matrixOptions, chains []*chain, cs []cell,
 			}
 			for _, si := range order {
 				rs := running[si]
+				if !runsIn(rs.server, c) {
+					continue
+				}
 				label := fmt.Sprintf("round %d/%d  %-8s %s", round+1, o.rounds, rs.server.id, c)
 				s, err := measure(ctx, o, chains[c.chain], c, rs, prog, label)
 				if err != nil {
@@ -134,7 +184,7 @@ func measure(ctx context.Context, o matrixOptions, ch *chain, c cell, rs *runnin
 
 	var cpuBefore, clientBefore time.Duration
 	load, err := runLoad(ctx, loadSpec{
-		addr: addr, chain: ch, version: c.tlsVersion(), resumed: c.Resumed,
+		addr: addr, chain: ch, version: c.tlsVersion(), resumed: c.Resumed, defaultKX: c.KX == kxDefault,
 		concurrency: o.concurrency, duration: o.duration, count: &count,
 		started: func() (err error) {
 			if clientBefore, err = processCPU(os.Getpid()); err != nil {
@@ -159,7 +209,7 @@ func measure(ctx context.Context, o matrixOptions, ch *chain, c cell, rs *runnin
 		return sample{}, fmt.Errorf("no connection succeeded (%d errors, first: %v)", load.errors, load.firstErr)
 	}
 	lat, err := runLoad(ctx, loadSpec{
-		addr: addr, chain: ch, version: c.tlsVersion(), resumed: c.Resumed,
+		addr: addr, chain: ch, version: c.tlsVersion(), resumed: c.Resumed, defaultKX: c.KX == kxDefault,
 		concurrency: 1, duration: o.latencyDuration, count: &count,
 	})
 	if err != nil {
@@ -175,6 +225,7 @@ func measure(ctx context.Context, o matrixOptions, ch *chain, c cell, rs *runnin
 		P50:              micros(percentile(lat.latencies, 50)),
 		P99:              micros(percentile(lat.latencies, 99)),
 		Errors:           load.errors + lat.errors,
+		Group:            load.group,
 	}, nil
 }
 

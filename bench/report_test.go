@@ -42,7 +42,7 @@ func TestReportTargetsMet(t *testing.T) {
 	for _, want := range []string{
 		"- **Met**: resumed mTLS handshakes/s, ECDSA P-256 TLS 1.3: plugin ≥ nginx (median ratio 2.00× over 3 rounds).",
 		"- **Met**: fleet resumption rate through rotations ≥ 99.9%: 100.000% (20000 of 20000).",
-		"| Caddy + tls_resume | 1.3 | resumed | 2000 | 100.0% | 300 | 100% | 50% | 300 | 900 |",
+		"| Caddy + tls_resume | 1.3 | resumed | X25519 | none | 2000 | 100.0% | 300 | 100% | 50% | 300 | 900 |",
 		"| nginx | ECDSA P-256 TLS 1.3 resumed | 2.00× (2.00–2.10) | 0.50× (0.50–0.50) |",
 		"| Caddy (stock), distributed STEK, no client auth | none | 20000 | 18000 | 90.000% | 5 scheduled (stock Caddy does not count them) | 400 (≈ 0.50 s) |",
 		"| Caddy + tls_resume, mTLS | required | 20000 | 20000 | 100.000% | 5 counted on every node | 0 |",
@@ -69,7 +69,7 @@ func TestReportTargetsMissed(t *testing.T) {
 	r := newReport(res)
 	md := r.markdown("chart.svg")
 	for _, want := range []string{
-		"| Caddy + tls_resume | 1.3 | resumed | 950 † | 100.0% | 300 | 50% | 50% | 300 | 900 |",
+		"| Caddy + tls_resume | 1.3 | resumed | X25519 | none | 950 † | 100.0% | 300 | 50% | 50% | 300 | 900 |",
 		"the plugin's core was only 50% busy, so the load generator, not the server, set the pace",
 		"- **Missed**: resumed mTLS handshakes/s, ECDSA P-256 TLS 1.3: plugin ≥ nginx (median ratio 0.95× over 3 rounds). Why: the plugin spent 300 µs of CPU per handshake against 600 µs (0.50×)",
 		"- **Missed**: fleet resumption rate through rotations ≥ 99.9%: 99.500% (19900 of 20000). Why: 100 connections did not resume (0 errors).",

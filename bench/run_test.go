@@ -49,15 +49,17 @@ func TestRunEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(b, &res); err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Servers) != 4 {
-		t.Fatalf("%d servers in the results, want 4", len(res.Servers))
+	if len(res.Servers) != 5 {
+		t.Fatalf("%d servers in the results, want 5", len(res.Servers))
 	}
 	resumes := map[string]bool{}
 	for _, s := range res.Servers {
 		resumes[s.ID] = s.ResumesMTLS
 	}
-	if len(res.Matrix) != 4*4 {
-		t.Fatalf("%d cell results, want 16 (4 cells × 4 servers)", len(res.Matrix))
+	// ECDSA: 4 cells with X25519 and 2 (TLS 1.3) with the client's
+	// default key exchange; the floor runs only in the 3 resumed ones.
+	if len(res.Matrix) != 6*4+3 {
+		t.Fatalf("%d cell results, want 27 (6 cells × 4 servers + 3 resumed cells for the floor)", len(res.Matrix))
 	}
 	for _, cr := range res.Matrix {
 		if len(cr.Samples) != 2 {
@@ -73,6 +75,16 @@ func TestRunEndToEnd(t *testing.T) {
 			}
 			if s.P50 <= 0 || s.P99 < s.P50 {
 				t.Errorf("%s: latency p50 %.0f µs, p99 %.0f µs", where, s.P50, s.P99)
+			}
+			// Go takes the hybrid when offered first; OpenSSL 3.0 lacks it.
+			if cr.Cell.Version == "1.3" {
+				want := "X25519"
+				if cr.Cell.KX == kxDefault && (cr.Server == "plugin" || cr.Server == "caddy" || cr.Server == "floor") {
+					want = "X25519MLKEM768"
+				}
+				if s.Group != want {
+					t.Errorf("%s: key exchange %q, want %q", where, s.Group, want)
+				}
 			}
 			switch {
 			case !cr.Cell.Resumed && s.ResumedFraction != 0:

@@ -20,6 +20,8 @@ type server struct {
 	// that authenticated with a certificate (stock Caddy cannot: it turns
 	// session tickets off for sites with client authentication).
 	resumesMTLS bool
+	// resumedOnly servers are measured in resumed cells only.
+	resumedOnly bool
 	start       func(ctx context.Context, e *benchEnv, chains []*chain) (*runningServer, error)
 }
 
@@ -37,6 +39,10 @@ var servers = []*server{
 	{id: "caddy", label: "Caddy (stock)", resumesMTLS: false, start: startStockCaddy},
 	{id: "nginx", label: "nginx", resumesMTLS: true, start: startNginx},
 	{id: "haproxy", label: "HAProxy", resumesMTLS: true, start: startHAProxy},
+	// The floor: stock Caddy without client authentication, resuming with
+	// Go's own session tickets (Caddy's standard STEK). Resumed mTLS
+	// cannot be cheaper than this.
+	{id: "floor", label: "Caddy (stock), no client auth", resumesMTLS: true, resumedOnly: true, start: startFloorCaddy},
 }
 
 func serverByID(id string) (*server, error) {
@@ -91,10 +97,19 @@ func startStockCaddy(ctx context.Context, e *benchEnv, chains []*chain) (*runnin
 	return startCaddyfile(ctx, e, "caddy", e.stockBin, chains, "", nil)
 }
 
+func startFloorCaddy(ctx context.Context, e *benchEnv, chains []*chain) (*runningServer, error) {
+	return startCaddySites(ctx, e, "floor", e.stockBin, chains, "", nil, plainSite)
+}
+
 // startCaddyfile runs bin with one mTLS site per chain. extraGlobals goes
 // into the global options block; it is the only difference between the
 // plugin's and stock Caddy's configs.
 func startCaddyfile(ctx context.Context, e *benchEnv, name, bin string, chains []*chain, extraGlobals string, env []string) (*runningServer, error) {
+	return startCaddySites(ctx, e, name, bin, chains, extraGlobals, env, mtlsSite)
+}
+
+// startCaddySites runs bin with one site per chain, each written by site.
+func startCaddySites(ctx context.Context, e *benchEnv, name, bin string, chains []*chain, extraGlobals string, env []string, site func(int, *chain) string) (*runningServer, error) {
 	dir, err := e.serverDir(name)
 	if err != nil {
 		return nil, err
@@ -107,7 +122,7 @@ func startCaddyfile(ctx context.Context, e *benchEnv, name, bin string, chains [
 	b.WriteString(caddyGlobals(ports[len(chains)], filepath.Join(dir, "storage"), extraGlobals))
 	var addrs []string
 	for i, c := range chains {
-		b.WriteString(mtlsSite(ports[i], c))
+		b.WriteString(site(ports[i], c))
 		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", ports[i]))
 	}
 	p, err := launchCaddy(e, name, bin, dir, b.String(), "caddyfile", env)
@@ -141,6 +156,17 @@ https://localhost:%d {
 	respond "ok"
 }
 `, port, c.serverCert, c.serverKey, c.ca)
+}
+
+// plainSite is mtlsSite without client authentication.
+func plainSite(port int, c *chain) string {
+	return fmt.Sprintf(`
+https://localhost:%d {
+	bind 127.0.0.1
+	tls %s %s
+	respond "ok"
+}
+`, port, c.serverCert, c.serverKey)
 }
 
 // launchCaddy writes config into dir and runs bin on it.
