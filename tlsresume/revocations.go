@@ -29,24 +29,40 @@ func mergeRevocations(dst, src *storage.RingDocument, now time.Time) bool {
 		dst.InvalidatedBefore = src.InvalidatedBefore
 		changed = true
 	}
-next:
+	if len(src.Denied) == 0 {
+		return changed
+	}
+	// Index dst by certificate: merging runs on every poll, and a deny
+	// list can hold tens of thousands of entries.
+	index := make(map[deniedKey]int, len(dst.Denied))
+	for i, e := range dst.Denied {
+		index[keyOf(e)] = i
+	}
 	for _, e := range src.Denied {
 		if denyExpired(e, now) {
 			continue
 		}
-		for i := range dst.Denied {
-			if dst.Denied[i].SameCertificate(e) {
-				if e.Ends().After(dst.Denied[i].Ends()) {
-					dst.Denied[i] = e
-					changed = true
-				}
-				continue next
+		k := keyOf(e)
+		if i, ok := index[k]; ok {
+			if e.Ends().After(dst.Denied[i].Ends()) {
+				dst.Denied[i] = e
+				changed = true
 			}
+			continue
 		}
+		index[k] = len(dst.Denied)
 		dst.Denied = append(dst.Denied, e)
 		changed = true
 	}
 	return changed
+}
+
+// deniedKey names the certificate of a deny-list entry (as SameCertificate
+// compares them).
+type deniedKey struct{ sha256, issuer, serial string }
+
+func keyOf(e storage.DeniedCert) deniedKey {
+	return deniedKey{e.SHA256, e.IssuerSHA256, e.Serial}
 }
 
 // pruneDenied drops deny-list entries whose certificates have expired. It
@@ -71,6 +87,23 @@ func denyExpired(e storage.DeniedCert, now time.Time) bool {
 // holdsRevocationsOf reports whether d already has every revocation of src
 // in force at now, so merging src would change nothing.
 func holdsRevocationsOf(d, src *storage.RingDocument, now time.Time) bool {
-	c := &storage.RingDocument{InvalidatedBefore: d.InvalidatedBefore, Denied: append([]storage.DeniedCert(nil), d.Denied...)}
-	return !mergeRevocations(c, src, now)
+	if src.InvalidatedBefore.After(d.InvalidatedBefore) {
+		return false
+	}
+	if len(src.Denied) == 0 {
+		return true
+	}
+	ends := make(map[deniedKey]time.Time, len(d.Denied))
+	for _, e := range d.Denied {
+		ends[keyOf(e)] = e.Ends()
+	}
+	for _, e := range src.Denied {
+		if denyExpired(e, now) {
+			continue
+		}
+		if end, ok := ends[keyOf(e)]; !ok || e.Ends().After(end) {
+			return false
+		}
+	}
+	return true
 }
