@@ -17,7 +17,7 @@ import (
 	"github.com/tlsresume/caddy-tlsresume/integration/harness"
 )
 
-// designModuleIDs are the module IDs DESIGN.md promises.
+// designModuleIDs are the module IDs the plugin promises (README.md, xcaddy.md).
 var designModuleIDs = []string{
 	"tls_resume",
 	"admin.api.tls_resume",
@@ -80,14 +80,14 @@ func TestBinaryListsPluginModules(t *testing.T) {
 			t.Errorf("module %s is registered by the plugin but missing from `caddy list-modules`", id)
 		}
 	}
-	// Every module DESIGN.md names that exists must be the plugin's own.
+	// Every promised module that exists must be the plugin's own.
 	registered := map[string]bool{}
 	for _, id := range ours {
 		registered[id] = true
 	}
 	for _, id := range designModuleIDs {
 		if _, err := caddy.GetModule(id); err != nil {
-			t.Logf("DESIGN.md module %s is not registered yet", id)
+			t.Logf("promised module %s is not registered yet", id)
 			continue
 		}
 		if !registered[id] {

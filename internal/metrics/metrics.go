@@ -1,5 +1,5 @@
 // Package metrics defines every Prometheus collector of caddy-tlsresume, under
-// the contract names of DESIGN.md (prefix caddy_tls_resume_).
+// the contract names documented in docs/metrics.md (prefix caddy_tls_resume_).
 //
 // Caddy gives each loaded config a fresh registry (ctx.GetMetricsRegistry()).
 // The collectors here are process-global, like Caddy's own reverse proxy
