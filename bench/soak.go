@@ -310,10 +310,16 @@ func adminPost(ctx context.Context, url, contentType string, body []byte, header
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode/100 != 2 {
-		return b, fmt.Errorf("POST %s: %s: %s", url, resp.Status, strings.TrimSpace(string(b)))
+		return b, &adminStatusError{fmt.Sprintf("POST %s: %s: %s", url, resp.Status, strings.TrimSpace(string(b)))}
 	}
 	return b, nil
 }
+
+// adminStatusError is an answer from the admin API that is not 2xx (as
+// opposed to a transport failure).
+type adminStatusError struct{ msg string }
+
+func (e *adminStatusError) Error() string { return e.msg }
 
 // reload makes node n load its config again, as `caddy reload` does
 // (must-revalidate: Caddy skips an unchanged config otherwise).
@@ -335,7 +341,21 @@ func (e *soakEnv) revoke(ctx context.Context, id *identity) error {
 	id.mu.Lock()
 	id.revoking = time.Now()
 	id.mu.Unlock()
-	if _, err := adminPost(ctx, n.adminURL("/tls_resume/revoke"), "application/json", body, nil); err != nil {
+	// Revoking is idempotent, so a connection the node dropped while a
+	// reload replaced its admin endpoint is simply tried again.
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		var status *adminStatusError
+		if _, err = adminPost(ctx, n.adminURL("/tls_resume/revoke"), "application/json", body, nil); err == nil || errors.As(err, &status) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	if err != nil {
 		return err
 	}
 	id.mu.Lock()
