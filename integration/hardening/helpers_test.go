@@ -15,7 +15,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -355,28 +354,4 @@ func getStatus(t testing.TB, url string) status {
 func (s status) String() string {
 	b, _ := json.Marshal(s.raw)
 	return string(b)
-}
-
-// metric reads one series (name{labels} exactly as exposed) from a
-// Prometheus endpoint; 0 when absent.
-func metric(t testing.TB, url, series string) float64 {
-	t.Helper()
-	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return f
-		}
-	}
-	return 0
 }

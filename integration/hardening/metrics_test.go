@@ -1,7 +1,6 @@
 package hardening
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -11,7 +10,6 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,31 +17,10 @@ import (
 	"github.com/tlsresume/caddy-tlsresume/integration/harness"
 )
 
-// scrape returns every caddy_tls_resume_ series of the in-process Caddy's
-// /metrics, by its full name with labels.
+// scrape returns the in-process Caddy's metrics.
 func scrape(t *testing.T, tester *harness.Tester) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get(tester.AdminURL("/metrics"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "caddy_tls_resume_") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("metric line %q: %v", line, err)
-		}
-		out[line[:i]] = v
-	}
-	return out
+	return harness.Metrics(t, tester.AdminURL("/metrics"))
 }
 
 // TestHandshakeMetricsThroughCaddy (issue 15): on a real Caddy with real

@@ -118,7 +118,7 @@ https://localhost:%d {
 	loadResult := map[string]string{"garbage": "unauthentic", "deleted": "deleted", "rollback": "rollback"}[attack]
 	series := fmt.Sprintf(`caddy_tls_resume_store_operations_total{op="ring_load",result="%s"}`, loadResult)
 	detected := func() bool {
-		if metric(t, metrics, series) < 1 {
+		if harness.Metric(t, metrics, series) < 1 {
 			return false
 		}
 		switch attack {
@@ -134,7 +134,7 @@ https://localhost:%d {
 	deadline := time.Now().Add(15 * time.Second)
 	for !detected() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: the node did not notice within 15s (%s = %v); status %v", attack, series, metric(t, metrics, series), getStatus(t, statusURL))
+			t.Fatalf("%s: the node did not notice within 15s (%s = %v); status %v", attack, series, harness.Metric(t, metrics, series), getStatus(t, statusURL))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

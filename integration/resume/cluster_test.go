@@ -1,12 +1,8 @@
 package resume
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/http"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -81,30 +77,10 @@ func minObservedRotations(t *testing.T, c *harness.Cluster) int {
 	t.Helper()
 	least := -1
 	for _, n := range c.Nodes {
-		v := int(metricValue(t, "http://"+n.AdminAddr+"/metrics", "caddy_tls_resume_ring_rotations_total"))
+		v := int(harness.Metric(t, "http://"+n.AdminAddr+"/metrics", "caddy_tls_resume_ring_rotations_total"))
 		if least < 0 || v < least {
 			least = v
 		}
 	}
 	return least
-}
-
-func metricValue(t *testing.T, url, series string) float64 {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return f
-		}
-	}
-	return 0
 }

@@ -5,8 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,25 +43,25 @@ func TestRedisOutageLogsThroughCaddy(t *testing.T) {
 	// placeholder tickets handed out meanwhile come back as store errors,
 	// not as "no ring" (the ring was fine).
 	n0 := c.Node(0)
-	if v := scrapeSeries(t, n0.AdminURL("/metrics"), "caddy_tls_resume_store_circuit_open"); v != 1 {
+	if v := harness.Metric(t, n0.AdminURL("/metrics"), "caddy_tls_resume_store_circuit_open"); v != 1 {
 		t.Errorf("store_circuit_open = %v during the outage, want 1", v)
 	}
-	noRing := scrapeSeries(t, n0.AdminURL("/metrics"), `caddy_tls_resume_ticket_rejections_total{reason="no_ring"}`)
+	noRing := harness.Metric(t, n0.AdminURL("/metrics"), `caddy_tls_resume_ticket_rejections_total{reason="no_ring"}`)
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	awaitCrossResume(t, c, cfg, rec, 20*time.Second, "after kill", srv.LogTail)
 	metrics := n0.AdminURL("/metrics")
-	if v := scrapeSeries(t, metrics, "caddy_tls_resume_store_circuit_open"); v != 0 {
+	if v := harness.Metric(t, metrics, "caddy_tls_resume_store_circuit_open"); v != 0 {
 		t.Errorf("store_circuit_open = %v after recovery, want 0", v)
 	}
-	if v := scrapeSeries(t, metrics, `caddy_tls_resume_ticket_rejections_total{reason="no_ring"}`); v != noRing {
+	if v := harness.Metric(t, metrics, `caddy_tls_resume_ticket_rejections_total{reason="no_ring"}`); v != noRing {
 		t.Errorf("no_ring rejections grew from %v to %v: placeholder tickets of a store outage mislabelled", noRing, v)
 	}
-	if v := scrapeSeries(t, metrics, `caddy_tls_resume_ticket_rejections_total{reason="store_error"}`); v < 1 {
+	if v := harness.Metric(t, metrics, `caddy_tls_resume_ticket_rejections_total{reason="store_error"}`); v < 1 {
 		t.Errorf("no store_error rejection counted for the outage's placeholder tickets")
 	}
-	if v := scrapeSeries(t, metrics, `caddy_tls_resume_store_operation_duration_seconds_count{op="put"}`); v < 1 {
+	if v := harness.Metric(t, metrics, `caddy_tls_resume_store_operation_duration_seconds_count{op="put"}`); v < 1 {
 		t.Errorf("store operation latency not observed")
 	}
 
@@ -104,27 +102,4 @@ func TestRedisOutageLogsThroughCaddy(t *testing.T) {
 		}
 		t.Logf("%s: one outage, 1 WARN + 1 INFO line, %v go-redis lines suppressed", n.Name, suppressed)
 	}
-}
-
-// scrapeSeries returns the value of one series (name with its labels, as
-// exposed) on a Caddy metrics URL, 0 when absent.
-func scrapeSeries(t *testing.T, url, series string) float64 {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return f
-		}
-	}
-	return 0
 }
