@@ -3,6 +3,7 @@ package storage
 import (
 	"container/list"
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -29,8 +30,6 @@ type MemoryStore struct {
 	// The most sessions held; the least recently used is dropped beyond
 	// it. Default: 100000.
 	MaxEntries int `json:"max_entries,omitempty"`
-
-	StoreOptions
 
 	*memCore
 }
@@ -110,17 +109,15 @@ func (s *MemoryStore) Provision(caddy.Context) error {
 	if s.MaxEntries == 0 {
 		s.MaxEntries = DefaultMemoryMaxEntries
 	}
-	opts, err := s.StoreOptions.WithDefaults()
-	if err != nil {
-		return err
-	}
-	s.StoreOptions = opts
 	s.init(metrics.CacheMemory)
 	return nil
 }
 
-// Options returns the handshake-path options.
-func (s *MemoryStore) Options() StoreOptions { return s.StoreOptions }
+// UnmarshalJSON decodes the module's config; see unmarshalStore.
+func (s *MemoryStore) UnmarshalJSON(b []byte) error {
+	type plain MemoryStore
+	return unmarshalStore("memory", b, (*plain)(s))
+}
 
 // Put stores a session.
 func (s *MemoryStore) Put(_ context.Context, handle, sealed []byte, leaf [32]byte, ttl time.Duration) error {
@@ -288,13 +285,11 @@ func (s *MemoryStore) Cleanup() error { return s.Close() }
 // Syntax:
 //
 //	session_store memory {
-//		max_entries       <n>
-//		single_use
-//		budget            <duration>
-//		fallback          full|stateless
-//		breaker_threshold <n>
-//		breaker_cooldown  <duration>
+//		max_entries <n>
 //	}
+//
+// The block may also hold the app's session_store_policy options, which
+// the tls_resume parser takes out before this one runs.
 func (s *MemoryStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // module name
 	if d.NextArg() {
@@ -306,28 +301,23 @@ func (s *MemoryStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		if err := seen.Once(d, opt); err != nil {
 			return err
 		}
-		if opt == "max_entries" {
-			n, err := caddyfilex.PositiveInt(d, "session_store memory", opt)
-			if err != nil {
-				return err
-			}
-			s.MaxEntries = n
-			continue
+		if opt != "max_entries" {
+			return d.Errf("session_store memory: unknown option %q", opt)
 		}
-		ok, err := s.StoreOptions.unmarshalOption(d, "memory")
+		n, err := caddyfilex.PositiveInt(d, "session_store memory", opt)
 		if err != nil {
 			return err
 		}
-		if !ok {
-			return d.Errf("session_store memory: unknown option %q", opt)
-		}
+		s.MaxEntries = n
 	}
 	return nil
 }
 
 // Interface guards
 var (
-	_ SessionStoreModule    = (*MemoryStore)(nil)
+	_ caddy.Module          = (*MemoryStore)(nil)
+	_ SessionStore          = (*MemoryStore)(nil)
+	_ json.Unmarshaler      = (*MemoryStore)(nil)
 	_ caddy.Provisioner     = (*MemoryStore)(nil)
 	_ caddy.CleanerUpper    = (*MemoryStore)(nil)
 	_ caddyfile.Unmarshaler = (*MemoryStore)(nil)

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -72,7 +73,7 @@ type RedisStore struct {
 	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
 
 	// Socket read timeout; at most 1m. Default: 500ms. Handshakes are bounded by
-	// `budget` regardless.
+	// the app's session_store_policy `budget` regardless.
 	ReadTimeout caddy.Duration `json:"read_timeout,omitempty"`
 
 	// Socket write timeout; at most 1m. Default: 500ms.
@@ -86,8 +87,6 @@ type RedisStore struct {
 
 	// Turn the in-process cache off: every resumption reads Redis.
 	NoLocalCache bool `json:"no_local_cache,omitempty"`
-
-	StoreOptions
 
 	client redis.UniversalClient
 	prefix string
@@ -153,17 +152,13 @@ func (s *RedisStore) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("%s: %s exceeds %s: Redis on a network answers in milliseconds, and the handshake budget cuts every call far sooner", name, time.Duration(d), maxRedisTimeout)
 		}
 	}
-	opts, err := s.StoreOptions.WithDefaults()
-	if err != nil {
-		return err
-	}
-	s.StoreOptions = opts
 	s.prefix = s.KeyPrefix
 	if s.prefix == "" {
 		s.prefix = DefaultRedisKeyPrefix
 	}
 	var tlsCfg *tls.Config
 	if s.TLS != nil {
+		var err error
 		if tlsCfg, err = s.TLS.config(repl); err != nil {
 			return err
 		}
@@ -252,8 +247,11 @@ func NewRedisStore(s *RedisStore) (*RedisStore, error) {
 	return s, nil
 }
 
-// Options returns the handshake-path options.
-func (s *RedisStore) Options() StoreOptions { return s.StoreOptions }
+// UnmarshalJSON decodes the module's config; see unmarshalStore.
+func (s *RedisStore) UnmarshalJSON(b []byte) error {
+	type plain RedisStore
+	return unmarshalStore("redis", b, (*plain)(s))
+}
 
 func (s *RedisStore) sessionKey(handle []byte) string {
 	return s.prefix + "s:{" + hex.EncodeToString(handle) + "}"
@@ -514,15 +512,11 @@ func (s *RedisStore) Cleanup() error { return s.Close() }
 //		dial_timeout      <duration>
 //		read_timeout      <duration>
 //		write_timeout     <duration>
-//		budget            <duration>
-//		fallback          full|stateless
-//		single_use
-//		breaker_threshold <n>
-//		breaker_cooldown  <duration>
 //	}
 //
 // `address` may be repeated; a bare `tls` verifies Redis against the
-// system roots.
+// system roots. The block may also hold the app's session_store_policy
+// options, which the tls_resume parser takes out before this one runs.
 func (s *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // module name
 	if d.NextArg() {
@@ -615,13 +609,7 @@ func (s *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 			}
 		default:
-			ok, err := s.StoreOptions.unmarshalOption(d, "redis")
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return d.Errf("session_store redis: unknown option %q", opt)
-			}
+			return d.Errf("session_store redis: unknown option %q", opt)
 		}
 	}
 	return nil
@@ -629,7 +617,9 @@ func (s *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // Interface guards
 var (
-	_ SessionStoreModule    = (*RedisStore)(nil)
+	_ caddy.Module          = (*RedisStore)(nil)
+	_ SessionStore          = (*RedisStore)(nil)
+	_ json.Unmarshaler      = (*RedisStore)(nil)
 	_ caddy.Provisioner     = (*RedisStore)(nil)
 	_ caddy.CleanerUpper    = (*RedisStore)(nil)
 	_ caddyfile.Unmarshaler = (*RedisStore)(nil)

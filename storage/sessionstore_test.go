@@ -449,9 +449,6 @@ func TestRedisStoreProvisionErrors(t *testing.T) {
 		{RedisStore{Addresses: []string{"a:1"}, LocalCacheEntries: -1}, "local_cache_entries:"},
 		{RedisStore{Addresses: []string{"a:1", "b:2"}, DB: 2}, "db: 2"},
 		{RedisStore{Addresses: []string{"a:1"}, DialTimeout: -1}, "dial_timeout:"},
-		{RedisStore{Addresses: []string{"a:1"}, StoreOptions: StoreOptions{Budget: -1}}, "budget:"},
-		{RedisStore{Addresses: []string{"a:1"}, StoreOptions: StoreOptions{Fallback: "retry"}}, `fallback: must be "full" or "stateless", got "retry"`},
-		{RedisStore{Addresses: []string{"a:1"}, StoreOptions: StoreOptions{BreakerThreshold: -3}}, "breaker_threshold:"},
 		{RedisStore{Addresses: []string{"a:1"}, TLS: &RedisTLS{CAFile: "/nonexistent/ca.pem"}}, "tls.ca_file:"},
 		{RedisStore{Addresses: []string{"a:1"}, TLS: &RedisTLS{CertFile: "c.pem"}}, "tls.cert_file and tls.key_file"},
 	} {
@@ -466,10 +463,6 @@ func TestRedisStoreProvisionErrors(t *testing.T) {
 		t.Fatalf("valid config: %v", err)
 	}
 	defer s.Close()
-	o := s.Options()
-	if time.Duration(o.Budget) != DefaultStoreBudget || o.Fallback != FallbackFull || o.BreakerThreshold != DefaultBreakerThreshold {
-		t.Errorf("defaults not applied: %+v", o)
-	}
 }
 
 func TestSessionStoreCaddyfile(t *testing.T) {
@@ -496,24 +489,15 @@ func TestSessionStoreCaddyfile(t *testing.T) {
 			dial_timeout 2s
 			read_timeout 100ms
 			write_timeout 100ms
-			budget 30ms
-			fallback stateless
-			single_use
-			breaker_threshold 3
-			breaker_cooldown 10s
 		}`, "", false},
 		{`redis {
 			address
 		}`, "address needs at least one", true},
+		// The app's policy options are the tls_resume parser's (see
+		// tlsresume's TestSessionStoreCaddyfileErrors).
 		{`redis {
-			fallback maybe
-		}`, `fallback: must be full or stateless, got "maybe"`, true},
-		{`redis {
-			budget -1s
-		}`, "budget: must be positive", true},
-		{`redis {
-			budget soon
-		}`, `budget: invalid duration "soon"`, true},
+			budget 30ms
+		}`, `unknown option "budget"`, true},
 		{`redis {
 			db x
 		}`, `db: must be a non-negative integer, got "x"`, true},
@@ -538,7 +522,6 @@ func TestSessionStoreCaddyfile(t *testing.T) {
 		}`, `max_entries: must be a positive integer, got "0"`, true},
 		{`memory {
 			max_entries 10
-			single_use
 		}`, "", false},
 		{`memory {
 			address a:1
@@ -571,7 +554,6 @@ func TestSessionStoreCaddyfile(t *testing.T) {
 				MasterName: "mymaster", Username: "edge", Password: "{env.REDIS_PW}", DB: 2,
 				TLS:       &RedisTLS{CAFile: "/etc/ca.pem", CertFile: "/etc/c.pem", KeyFile: "/etc/c.key", ServerName: "redis.internal"},
 				KeyPrefix: "fleet1:", LocalCacheEntries: 500, NoLocalCache: true, DialTimeout: caddyDur("2s"), ReadTimeout: caddyDur("100ms"), WriteTimeout: caddyDur("100ms"),
-				StoreOptions: StoreOptions{Budget: caddyDur("30ms"), Fallback: FallbackStateless, SingleUse: true, BreakerThreshold: 3, BreakerCooldown: caddyDur("10s")},
 			}
 			gotJSON, _ := json.Marshal(s)
 			wantJSON, _ := json.Marshal(&want)
@@ -579,7 +561,7 @@ func TestSessionStoreCaddyfile(t *testing.T) {
 				t.Errorf("parsed\n%s\nwant\n%s", gotJSON, wantJSON)
 			}
 		case *MemoryStore:
-			if s.MaxEntries != 10 || !s.SingleUse {
+			if s.MaxEntries != 10 {
 				t.Errorf("parsed %+v", *s)
 			}
 		}

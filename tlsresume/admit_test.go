@@ -188,7 +188,7 @@ func TestLifetimeBoundsAuthenticationAge(t *testing.T) {
 // testSessions puts store behind a binding with generous budgets.
 func testSessions(t testing.TB, store storage.SessionStore, lifetime time.Duration) *sessions {
 	t.Helper()
-	opts, err := storage.StoreOptions{Budget: caddy.Duration(time.Second)}.WithDefaults()
+	opts, err := SessionStorePolicy{Budget: caddy.Duration(time.Second)}.withDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}

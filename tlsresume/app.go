@@ -130,6 +130,11 @@ type App struct {
 	// tickets).
 	SessionStoreRaw json.RawMessage `json:"session_store,omitempty" caddy:"namespace=tls_resume.session_stores inline_key=module"`
 
+	// How handshakes use the session store: their budget per store call,
+	// the fallback without the store, single use, and the circuit
+	// breaker. Requires `session_store`. Default: every field's default.
+	SessionStorePolicy *SessionStorePolicy `json:"session_store_policy,omitempty"`
+
 	sessions  *sessions
 	earlyData earlyDataMode
 	sites     *siteRules
@@ -207,20 +212,26 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 
 	if a.SessionStoreRaw != nil {
+		var policy SessionStorePolicy
+		if a.SessionStorePolicy != nil {
+			policy = *a.SessionStorePolicy
+		}
+		policy, err := policy.withDefaults()
+		if err != nil {
+			return fmt.Errorf("session_store_policy: %v", err)
+		}
 		mod, err := ctx.LoadModule(a, "SessionStoreRaw")
 		if err != nil {
 			return fmt.Errorf("session_store: %v", err)
 		}
-		store, ok := mod.(storage.SessionStoreModule)
+		store, ok := mod.(storage.SessionStore)
 		if !ok {
 			return fmt.Errorf("session_store: module %T is not a session store", mod)
 		}
-		opts, err := store.Options().WithDefaults()
-		if err != nil {
-			return fmt.Errorf("session_store: %v", err)
-		}
 		// Caddy closes the store (CleanerUpper) with this config.
-		a.sessions = newSessions(store, opts, a.sched.Lifetime, a.logger.Named("session_store"))
+		a.sessions = newSessions(store, policy, a.sched.Lifetime, a.logger.Named("session_store"))
+	} else if a.SessionStorePolicy != nil {
+		return errors.New("session_store_policy: there is no session_store for it to apply to")
 	}
 
 	if err := a.bindServers(ctx); err != nil {

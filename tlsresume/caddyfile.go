@@ -30,11 +30,18 @@ import (
 //			...
 //		}
 //		session_store       <memory|redis> {
+//			budget            <duration>
+//			fallback          full|stateless
+//			single_use
+//			breaker_threshold <n>
+//			breaker_cooldown  <duration>
 //			...
 //		}
 //	}
 //
-// A bare `tls_resume` (no block) enables the app with every default.
+// A bare `tls_resume` (no block) enables the app with every default. In
+// the session_store block, the five options shown set
+// `session_store_policy`; the others are the store module's.
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume option name
 	if d.NextArg() {
@@ -128,12 +135,11 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.NextArg() {
 				return d.Errf("tls_resume: session_store needs a module name (memory or redis)")
 			}
-			name := d.Val()
-			mod, err := caddyfile.UnmarshalModule(d, "tls_resume.session_stores."+name)
+			raw, policy, err := unmarshalSessionStore(d)
 			if err != nil {
-				return d.Errf("tls_resume: session_store %q: %v", name, err)
+				return err
 			}
-			a.SessionStoreRaw = caddyconfig.JSONModuleObject(mod, "module", name, nil)
+			a.SessionStoreRaw, a.SessionStorePolicy = raw, policy
 		default:
 			return d.Errf("tls_resume: unknown option %q", opt)
 		}

@@ -24,7 +24,7 @@ import (
 // a captured ticket alone can resume anything, and a session can be
 // deleted (revocation, invalidate, single use).
 //
-// Every store call runs under the store's budget and through a circuit
+// Every store call runs under the policy's budget and through a circuit
 // breaker; any failure means a full handshake (or, with fallback
 // stateless, a stateless ticket), never a failed connection.
 type sessions struct {
@@ -69,11 +69,11 @@ var storeResultNames = [numStoreResults]string{
 	resultOpenCircuit: "open_circuit", resultReplayed: "replayed",
 }
 
-func newSessions(store storage.SessionStore, opts storage.StoreOptions, lifetime time.Duration, logger *zap.Logger) *sessions {
+func newSessions(store storage.SessionStore, opts SessionStorePolicy, lifetime time.Duration, logger *zap.Logger) *sessions {
 	s := &sessions{
 		store:     store,
 		budget:    time.Duration(opts.Budget),
-		stateless: opts.Fallback == storage.FallbackStateless,
+		stateless: opts.Fallback == FallbackStateless,
 		singleUse: opts.SingleUse,
 		lifetime:  lifetime,
 		breaker: breaker{

@@ -25,7 +25,7 @@ func BenchmarkStoreHooks(b *testing.B) {
 	holder.store(r)
 	cs := tls.ConnectionState{ServerName: "api.example.com"}
 	srv := testredis.Must(b)
-	opts, _ := storage.StoreOptions{Budget: 1e9}.WithDefaults()
+	opts, _ := SessionStorePolicy{Budget: 1e9}.withDefaults()
 	for _, tc := range []struct {
 		name  string
 		store storage.SessionStore
@@ -73,7 +73,7 @@ func BenchmarkResumedHandshakeLatency(b *testing.B) {
 		b.Fatal(err)
 	}
 	srv := testredis.Must(b)
-	opts, _ := storage.StoreOptions{}.WithDefaults()
+	opts, _ := SessionStorePolicy{}.withDefaults()
 	for _, tc := range []struct {
 		name  string
 		store storage.SessionStore

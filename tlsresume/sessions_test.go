@@ -24,14 +24,14 @@ import (
 // withStore makes a test server's binding stateful on store. Its clock
 // runs from t0+1m at real speed, so that the circuit breaker's cool-down
 // passes.
-func withStore(t testing.TB, store storage.SessionStore, opts storage.StoreOptions) func(*policyBinding) {
+func withStore(t testing.TB, store storage.SessionStore, opts SessionStorePolicy) func(*policyBinding) {
 	t.Helper()
 	if opts.Budget == 0 {
 		// Tests that are not about the budget must not fail because a
 		// loaded machine (CI, parallel packages) answered in 60ms.
 		opts.Budget = caddy.Duration(2 * time.Second)
 	}
-	o, err := opts.WithDefaults()
+	o, err := opts.withDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestStoredSessionResumption(t *testing.T) {
 		for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 			t.Run(name+"/"+tls.VersionName(v), func(t *testing.T) {
 				r, _ := testRing(t)
-				ts := newTestServer(t, set, v, r, withStore(t, store, storage.StoreOptions{}))
+				ts := newTestServer(t, set, v, r, withStore(t, store, SessionStorePolicy{}))
 				cache := newRecordingCache()
 				cfg := clientConfig(set, set.ClientA, cache)
 				if mustDial(t, ts.addr, cfg).DidResume {
@@ -151,8 +151,8 @@ func TestStoredSessionsAcrossNodes(t *testing.T) {
 	set, _ := pki.NewSet(pki.ECDSAP256)
 	srv := testredis.Must(t)
 	r, _ := testRing(t)
-	a := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, redisStore(t, srv), storage.StoreOptions{}))
-	b := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, redisStore(t, srv), storage.StoreOptions{}))
+	a := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, redisStore(t, srv), SessionStorePolicy{}))
+	b := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, redisStore(t, srv), SessionStorePolicy{}))
 	cache := newRecordingCache()
 	cfg := clientConfig(set, set.ClientA, cache)
 	mustDial(t, a.addr, cfg)
@@ -184,7 +184,7 @@ func TestStoredSessionsRevokedAndInvalidated(t *testing.T) {
 	srv := testredis.Must(t)
 	store := redisStore(t, srv)
 	r, _ := testRing(t)
-	ts := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, store, storage.StoreOptions{}))
+	ts := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, store, SessionStorePolicy{}))
 	cfgA := clientConfig(set, set.ClientA, tls.NewLRUClientSessionCache(8))
 	cfgB := clientConfig(set, set.ClientB, tls.NewLRUClientSessionCache(8))
 	for _, cfg := range []*tls.Config{cfgA, cfgB} {
@@ -219,7 +219,7 @@ func TestStoredSessionsSingleUse(t *testing.T) {
 	srv := testredis.Must(t)
 	for _, single := range []bool{false, true} {
 		r, _ := testRing(t)
-		ts := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, redisStore(t, srv), storage.StoreOptions{SingleUse: single}))
+		ts := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, redisStore(t, srv), SessionStorePolicy{SingleUse: single}))
 		cache := newRecordingCache()
 		mustDial(t, ts.addr, clientConfig(set, set.ClientA, cache))
 		copy1, copy2 := cache.replica(), cache.replica()
@@ -239,8 +239,8 @@ func TestStoredSessionEarlyDataOnce(t *testing.T) {
 	set, _ := pki.NewSet(pki.ECDSAP256)
 	srv := testredis.Must(t)
 	r, _ := testRing(t)
-	nodeA := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, redisStore(t, srv), storage.StoreOptions{})).binding
-	nodeB := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, redisStore(t, srv), storage.StoreOptions{})).binding
+	nodeA := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, redisStore(t, srv), SessionStorePolicy{})).binding
+	nodeB := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, redisStore(t, srv), SessionStorePolicy{})).binding
 	ss := realSessionState(t)
 	ss.EarlyData = true
 	cs := tls.ConnectionState{ServerName: "localhost", PeerCertificates: []*x509.Certificate{set.ClientA.Cert}}
@@ -269,11 +269,11 @@ func TestStoredSessionEarlyDataOnce(t *testing.T) {
 // Redis. With fallback stateless, sessions keep resuming meanwhile.
 func TestStoredSessionsRedisFaults(t *testing.T) {
 	set, _ := pki.NewSet(pki.ECDSAP256)
-	for _, fallback := range []string{storage.FallbackFull, storage.FallbackStateless} {
+	for _, fallback := range []string{FallbackFull, FallbackStateless} {
 		t.Run(fallback, func(t *testing.T) {
 			srv := testredis.Must(t)
 			r, _ := testRing(t)
-			opts := storage.StoreOptions{
+			opts := SessionStorePolicy{
 				// Well above loopback Redis latency on a loaded
 				// machine, far below the socket timeouts.
 				Budget:           caddy.Duration(200 * time.Millisecond),
@@ -326,14 +326,14 @@ func TestStoredSessionsRedisFaults(t *testing.T) {
 					t.Errorf("%s: the circuit breaker never opened", fault)
 				}
 				switch fallback {
-				case storage.FallbackFull:
+				case FallbackFull:
 					if resumed > 1 {
 						// The first connection may still hold a ticket
 						// stored before the fault and fail to look it
 						// up; none may resume.
 						t.Errorf("%s: %d connections resumed without Redis", fault, resumed)
 					}
-				case storage.FallbackStateless:
+				case FallbackStateless:
 					if resumed < 6 {
 						t.Errorf("%s: only %d of 8 connections resumed on stateless fallback tickets", fault, resumed)
 					}
@@ -380,7 +380,7 @@ func TestStoredSessionsFollowRing(t *testing.T) {
 	set, _ := pki.NewSet(pki.ECDSAP256)
 	store := storage.NewMemoryStore(100)
 	r, doc := testRing(t)
-	ts := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, store, storage.StoreOptions{}))
+	ts := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, store, SessionStorePolicy{}))
 	cfgA := clientConfig(set, set.ClientA, tls.NewLRUClientSessionCache(8))
 	cfgB := clientConfig(set, set.ClientB, tls.NewLRUClientSessionCache(8))
 	for _, cfg := range []*tls.Config{cfgA, cfgB} {
@@ -435,7 +435,7 @@ func FuzzUnwrapStoredSession(f *testing.F) {
 	}
 	holder := new(ringHolder)
 	holder.store(r)
-	opts, _ := storage.StoreOptions{Fallback: storage.FallbackStateless}.WithDefaults()
+	opts, _ := SessionStorePolicy{Fallback: FallbackStateless}.withDefaults()
 	pb := &policyBinding{ticketBinding: *testBinding(1, false), rings: holder, now: func() time.Time { return t0 }}
 	pb.sessions = newSessions(storage.NewMemoryStore(16), opts, 10*time.Minute, zap.NewNop())
 	cs := tls.ConnectionState{ServerName: "a.example.com"}
@@ -465,7 +465,7 @@ func FuzzUnwrapStoredSession(f *testing.F) {
 func TestAdminOperationsCleanSessionStore(t *testing.T) {
 	a := startTestApp(t, t.TempDir())
 	store := storage.NewMemoryStore(100)
-	opts, err := store.Options().WithDefaults()
+	opts, err := SessionStorePolicy{}.withDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -513,7 +513,7 @@ func TestAdminOperationsCleanSessionStore(t *testing.T) {
 }
 
 func TestSessionStoreStatusReportsOpenCircuit(t *testing.T) {
-	opts, err := storage.NewMemoryStore(10).Options().WithDefaults()
+	opts, err := SessionStorePolicy{}.withDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}
