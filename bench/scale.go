@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tlsresume/caddy-tlsresume/internal/testredis"
@@ -307,8 +308,8 @@ func hitRate(ctx context.Context, addr string, entries, clients, rounds int, tls
 	prefix := fmt.Sprintf("hit%d:", mrand.Int64())
 	var stores []*storage.RedisStore
 	for range 3 {
-		s, err := storage.NewRedisStore(&storage.RedisStore{Addresses: []string{addr}, KeyPrefix: prefix, LocalCacheEntries: entries})
-		if err != nil {
+		s := &storage.RedisStore{Addresses: []string{addr}, KeyPrefix: prefix, LocalCacheEntries: entries}
+		if err := s.Provision(caddy.Context{}); err != nil {
 			return 0, err
 		}
 		defer s.Close()

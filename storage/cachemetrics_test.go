@@ -31,7 +31,7 @@ func (c cacheCounts) minus(o cacheCounts) cacheCounts {
 func TestMemoryStoreCacheMetrics(t *testing.T) {
 	ctx := context.Background()
 	base := readCache(metrics.CacheMemory)
-	s := NewMemoryStore(2)
+	s := newMemoryStore(2)
 	clock := time.Unix(1_700_000_000, 0)
 	s.now = func() time.Time { return clock }
 	step := func(what string, want cacheCounts) {
@@ -96,7 +96,7 @@ func TestMemoryStoreCacheMetrics(t *testing.T) {
 	step("cleanup", cacheCounts{entries: 0, capacity: 1, expired: 1, flush: 2})
 
 	// A cache update allocates nothing beyond the store's own entry.
-	s2 := NewMemoryStore(1)
+	s2 := newMemoryStore(1)
 	h := newHandle(t)
 	if allocs := testing.AllocsPerRun(200, func() { _, _ = s2.Get(ctx, h) }); allocs != 0 {
 		t.Errorf("Get miss allocates %v times", allocs)
@@ -109,9 +109,7 @@ func TestRedisLocalCacheMetrics(t *testing.T) {
 	srv := testredis.Must(t)
 	ctx := ctxT(t)
 	s := newRedisStore(t, srv, func(s *RedisStore) { s.LocalCacheEntries = 1 })
-	if !s.cache.waitSynced(5 * time.Second) {
-		t.Fatal("cache subscription not established")
-	}
+	waitSynced(t, s.cache)
 	// After the first subscription (which flushes the empty cache).
 	base := readCache(metrics.CacheRedisLocal)
 	h1, h2 := newHandle(t), newHandle(t)

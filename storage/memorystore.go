@@ -77,14 +77,9 @@ func (MemoryStore) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// NewMemoryStore returns a provisioned memory store holding at most
-// maxEntries sessions.
-func NewMemoryStore(maxEntries int) *MemoryStore {
-	return newMemoryStoreFor(maxEntries, metrics.CacheMemory)
-}
-
-// newMemoryStoreFor is NewMemoryStore whose metrics carry the store label
-// cache (metrics.CacheMemory or metrics.CacheRedisLocal).
+// newMemoryStoreFor returns a provisioned memory store holding at most
+// maxEntries sessions, whose metrics carry the store label cache
+// (metrics.CacheMemory or metrics.CacheRedisLocal).
 func newMemoryStoreFor(maxEntries int, cache string) *MemoryStore {
 	s := &MemoryStore{MaxEntries: maxEntries}
 	s.init(cache)
@@ -195,14 +190,14 @@ func (s *MemoryStore) Take(_ context.Context, handle []byte) ([]byte, error) {
 	return el.Value.(*memEntry).sealed, nil
 }
 
-// Delete removes a session.
-func (s *MemoryStore) Delete(_ context.Context, handle []byte) error {
+// remove drops the session stored under handle, if any (the Redis local
+// cache hearing that another node took it).
+func (s *MemoryStore) remove(handle []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if el, ok := s.byKey[string(handle)]; ok {
 		s.removeLocked(el)
 	}
-	return nil
 }
 
 // RevokeLeaf deletes every session of a client certificate.
@@ -260,14 +255,6 @@ func (s *MemoryStore) ClaimEarlyData(_ context.Context, handle []byte) (bool, er
 	first := !e.claimed
 	e.claimed = true
 	return first, nil
-}
-
-// Len reports how many sessions are held (expired ones included until
-// they are touched or evicted).
-func (s *MemoryStore) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.lru.Len()
 }
 
 // Close drops every session (they leave caddy_tls_resume_store_cache_entries,

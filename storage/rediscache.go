@@ -6,7 +6,6 @@ import (
 	"errors"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -29,16 +28,13 @@ const DefaultRedisLocalCacheEntries = 10_000
 // 0-RTT claims and single-use takes always go to Redis: they must be
 // atomic across the fleet.
 type localCache struct {
-	mem     *MemoryStore
-	client  redis.UniversalClient
-	channel string
-	pubsub  *redis.PubSub
-	cancel  context.CancelFunc
-	done    chan struct{}
-	// synced is closed once the first subscription is confirmed (tests).
-	synced     chan struct{}
-	syncedOnce sync.Once
-	closeOnce  sync.Once
+	mem       *MemoryStore
+	client    redis.UniversalClient
+	channel   string
+	pubsub    *redis.PubSub
+	cancel    context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
 // Invalidation messages: "d:<handle hex>" (one session), "l:<leaf hex>" (a
@@ -49,7 +45,6 @@ func newLocalCache(client redis.UniversalClient, channel string, entries int) *l
 		client:  client,
 		channel: channel,
 		done:    make(chan struct{}),
-		synced:  make(chan struct{}),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
@@ -74,9 +69,6 @@ func (c *localCache) listen(ctx context.Context, ch <-chan any) {
 				// (Re)subscribed: whatever was announced meanwhile is
 				// lost, so start from nothing.
 				_ = c.mem.InvalidateAll(ctx)
-				if m.Kind == "subscribe" {
-					c.syncedOnce.Do(func() { close(c.synced) })
-				}
 			case *redis.Message:
 				c.apply(ctx, m.Payload)
 			}
@@ -90,7 +82,7 @@ func (c *localCache) apply(ctx context.Context, msg string) {
 		_ = c.mem.InvalidateAll(ctx)
 	case strings.HasPrefix(msg, "d:"):
 		if h, err := hex.DecodeString(msg[2:]); err == nil {
-			_ = c.mem.Delete(ctx, h)
+			c.mem.remove(h)
 		}
 	case strings.HasPrefix(msg, "l:"):
 		// Sessions cached from a read carry no fingerprint, so a
@@ -118,14 +110,4 @@ func (c *localCache) close() {
 		<-c.done
 		_ = c.mem.Close()
 	})
-}
-
-// waitSynced waits until the subscription is established (for tests).
-func (c *localCache) waitSynced(timeout time.Duration) bool {
-	select {
-	case <-c.synced:
-		return true
-	case <-time.After(timeout):
-		return false
-	}
 }

@@ -95,9 +95,7 @@ func redisLogChild(t *testing.T) {
 	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
 	logger := zap.New(zapcore.NewCore(enc, zapcore.Lock(os.Stdout), zap.DebugLevel)).Named("redislog-test")
 	s := newRedisStore(t, srv, func(s *RedisStore) { s.logger = logger })
-	if !s.cache.waitSynced(5 * time.Second) {
-		t.Fatal("cache subscription not established")
-	}
+	waitSynced(t, s.cache)
 	op := func(d time.Duration) error {
 		ctx, cancel := context.WithTimeout(context.Background(), d)
 		defer cancel()

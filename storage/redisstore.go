@@ -235,18 +235,6 @@ func (t *RedisTLS) config(repl *caddy.Replacer) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// NewRedisStore returns a provisioned store for tests and tools.
-func NewRedisStore(s *RedisStore) (*RedisStore, error) {
-	if s.logger == nil {
-		// Without a config, the context would give a development logger.
-		s.logger = caddy.Log().Named("tls_resume.session_stores.redis")
-	}
-	if err := s.Provision(caddy.Context{}); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
 // UnmarshalJSON decodes the module's config; see unmarshalStore.
 func (s *RedisStore) UnmarshalJSON(b []byte) error {
 	type plain RedisStore
@@ -334,7 +322,7 @@ func (s *RedisStore) Take(ctx context.Context, handle []byte) ([]byte, error) {
 		}
 		return b, err
 	}
-	_ = c.mem.Delete(ctx, handle)
+	c.mem.remove(handle)
 	// One round trip: take it, and tell the other nodes' caches.
 	pipe := s.client.Pipeline()
 	get := pipe.GetDel(ctx, s.sessionKey(handle))
@@ -348,20 +336,6 @@ func (s *RedisStore) Take(ctx context.Context, handle []byte) ([]byte, error) {
 		return nil, err
 	}
 	return get.Bytes()
-}
-
-// Delete removes a session and its 0-RTT claim (same slot), on every
-// node's cache too.
-func (s *RedisStore) Delete(ctx context.Context, handle []byte) error {
-	err := s.client.Del(ctx, s.sessionKey(handle), s.claimKey(handle)).Err()
-	if c := s.cache; c != nil {
-		_ = c.mem.Delete(ctx, handle)
-		if err == nil {
-			err = c.announce(ctx, "d:"+hex.EncodeToString(handle))
-		}
-		c.failed(err)
-	}
-	return err
 }
 
 // RevokeLeaf deletes every session indexed under a client certificate.

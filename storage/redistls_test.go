@@ -46,9 +46,7 @@ func TestRedisStoreTLS(t *testing.T) {
 		a := newRedisStore(t, srv, func(s *RedisStore) { s.TLS = mutual })
 		b := newRedisStore(t, srv, func(s *RedisStore) { s.TLS = mutual })
 		for _, s := range []*RedisStore{a, b} {
-			if !s.cache.waitSynced(5 * time.Second) {
-				t.Fatal("cache subscription over TLS not established")
-			}
+			waitSynced(t, s.cache)
 		}
 		h := newHandle(t)
 		if err := a.Put(ctx, h, []byte("sealed"), [32]byte{9}, time.Minute); err != nil {
@@ -57,13 +55,13 @@ func TestRedisStoreTLS(t *testing.T) {
 		if got, err := b.Get(ctx, h); err != nil || string(got) != "sealed" {
 			t.Fatalf("Get through TLS = %q, %v", got, err)
 		}
-		// b now holds h in its cache; a's deletion reaches it over pub/sub.
-		if err := a.Delete(ctx, h); err != nil {
+		// b now holds h in its cache; a's take reaches it over pub/sub.
+		if _, err := a.Take(ctx, h); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, func() error {
 			if _, err := b.Get(ctx, h); !errors.Is(err, ErrMiss) {
-				return fmt.Errorf("b.Get after a.Delete = %v, want ErrMiss", err)
+				return fmt.Errorf("b.Get after a.Take = %v, want ErrMiss", err)
 			}
 			return nil
 		})

@@ -29,8 +29,6 @@ type SessionStore interface {
 	// Take is Get that atomically deletes the session: a single-use
 	// session resumes at most once.
 	Take(ctx context.Context, handle []byte) ([]byte, error)
-	// Delete removes the session stored under handle, if any.
-	Delete(ctx context.Context, handle []byte) error
 	// RevokeLeaf deletes every session indexed under the client
 	// certificate fingerprint leaf and reports how many it deleted.
 	RevokeLeaf(ctx context.Context, leaf [32]byte) (int, error)

@@ -152,7 +152,7 @@ func TestLifetimeBoundsAuthenticationAge(t *testing.T) {
 					b.lifetime = int64(lifetime / time.Second)
 					b.now = now
 					if stored {
-						b.sessions = testSessions(t, storage.NewMemoryStore(64), lifetime)
+						b.sessions = testSessions(t, memoryStore(t, 64), lifetime)
 					}
 				})
 				ts.cfg.Time = now // Go's created_at and checks on the same clock

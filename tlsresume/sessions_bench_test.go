@@ -31,7 +31,7 @@ func BenchmarkStoreHooks(b *testing.B) {
 		store storage.SessionStore
 	}{
 		{"stateless", nil},
-		{"memory", storage.NewMemoryStore(1 << 16)},
+		{"memory", memoryStore(b, 1<<16)},
 		{"redis", redisStore(b, srv)}, // with the in-process cache
 		{"redis_nocache", redisNoCache(b, srv)},
 	} {
@@ -52,12 +52,7 @@ func BenchmarkStoreHooks(b *testing.B) {
 }
 
 func redisNoCache(b *testing.B, srv *testredis.Server) storage.SessionStore {
-	s, err := storage.NewRedisStore(&storage.RedisStore{Addresses: []string{srv.Addr}, NoLocalCache: true, KeyPrefix: "bench:"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	return s
+	return provisionStore(b, &storage.RedisStore{Addresses: []string{srv.Addr}, NoLocalCache: true, KeyPrefix: "bench:"})
 }
 
 // BenchmarkResumedHandshakeLatency measures whole resumed mTLS handshakes
@@ -79,7 +74,7 @@ func BenchmarkResumedHandshakeLatency(b *testing.B) {
 		store storage.SessionStore
 	}{
 		{"stateless", nil},
-		{"memory", storage.NewMemoryStore(1 << 16)},
+		{"memory", memoryStore(b, 1<<16)},
 		{"redis", redisStore(b, srv)},
 		{"redis_nocache", redisNoCache(b, srv)},
 	} {

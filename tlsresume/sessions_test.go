@@ -45,11 +45,26 @@ func withStore(t testing.TB, store storage.SessionStore, opts SessionStorePolicy
 
 func redisStore(t testing.TB, srv *testredis.Server) *storage.RedisStore {
 	t.Helper()
-	s, err := storage.NewRedisStore(&storage.RedisStore{Addresses: []string{srv.Addr}})
-	if err != nil {
+	return provisionStore(t, &storage.RedisStore{Addresses: []string{srv.Addr}})
+}
+
+func memoryStore(t testing.TB, maxEntries int) *storage.MemoryStore {
+	t.Helper()
+	return provisionStore(t, &storage.MemoryStore{MaxEntries: maxEntries})
+}
+
+// provisionStore provisions a session store module as Caddy would, and
+// cleans it up with the test.
+func provisionStore[S interface {
+	storage.SessionStore
+	caddy.Provisioner
+	caddy.CleanerUpper
+}](t testing.TB, s S) S {
+	t.Helper()
+	if err := s.Provision(caddy.Context{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { s.Cleanup() })
 	return s
 }
 
@@ -118,7 +133,7 @@ func TestStoredSessionResumption(t *testing.T) {
 	}
 	srv := testredis.Must(t)
 	for name, store := range map[string]storage.SessionStore{
-		"memory": storage.NewMemoryStore(100),
+		"memory": memoryStore(t, 100),
 		"redis":  redisStore(t, srv),
 	} {
 		for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
@@ -283,14 +298,10 @@ func TestStoredSessionsRedisFaults(t *testing.T) {
 			}
 			// Socket timeouts far beyond the budget: only the budget
 			// bounds a handshake.
-			store, err := storage.NewRedisStore(&storage.RedisStore{
+			store := provisionStore(t, &storage.RedisStore{
 				Addresses:   []string{srv.Addr},
 				DialTimeout: caddy.Duration(10 * time.Second), ReadTimeout: caddy.Duration(10 * time.Second), WriteTimeout: caddy.Duration(10 * time.Second),
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { store.Close() })
 			ts := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, store, opts))
 			cfg := clientConfig(set, set.ClientA, tls.NewLRUClientSessionCache(8))
 			mustDial(t, ts.addr, cfg)
@@ -378,7 +389,7 @@ func openCircuit() float64 {
 // every resumed handshake).
 func TestStoredSessionsFollowRing(t *testing.T) {
 	set, _ := pki.NewSet(pki.ECDSAP256)
-	store := storage.NewMemoryStore(100)
+	store := memoryStore(t, 100)
 	r, doc := testRing(t)
 	ts := newTestServer(t, set, tls.VersionTLS13, r, withStore(t, store, SessionStorePolicy{}))
 	cfgA := clientConfig(set, set.ClientA, tls.NewLRUClientSessionCache(8))
@@ -437,7 +448,7 @@ func FuzzUnwrapStoredSession(f *testing.F) {
 	holder.store(r)
 	opts, _ := SessionStorePolicy{Fallback: FallbackStateless}.withDefaults()
 	pb := &policyBinding{ticketBinding: *testBinding(1, false), rings: holder, now: func() time.Time { return t0 }}
-	pb.sessions = newSessions(storage.NewMemoryStore(16), opts, 10*time.Minute, zap.NewNop())
+	pb.sessions = newSessions(memoryStore(f, 16), opts, 10*time.Minute, zap.NewNop())
 	cs := tls.ConnectionState{ServerName: "a.example.com"}
 	good, err := pb.wrapSession(cs, realSessionState(f))
 	if err != nil || good[0] != storeTicketVersion {
@@ -464,7 +475,7 @@ func FuzzUnwrapStoredSession(f *testing.F) {
 // removes that client's sessions, invalidate (now) removes them all.
 func TestAdminOperationsCleanSessionStore(t *testing.T) {
 	a := startTestApp(t, t.TempDir())
-	store := storage.NewMemoryStore(100)
+	store := memoryStore(t, 100)
 	opts, err := SessionStorePolicy{}.withDefaults()
 	if err != nil {
 		t.Fatal(err)
@@ -518,7 +529,7 @@ func TestSessionStoreStatusReportsOpenCircuit(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts.Fallback = "stateless"
-	s := newSessions(storage.NewMemoryStore(10), opts, time.Minute, zap.NewNop())
+	s := newSessions(memoryStore(t, 10), opts, time.Minute, zap.NewNop())
 	now := time.Now()
 	for range s.breaker.threshold {
 		s.breaker.failure(now, context.DeadlineExceeded)

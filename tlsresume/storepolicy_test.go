@@ -52,13 +52,21 @@ func TestSessionStorePolicyWithDefaults(t *testing.T) {
 // JSON carries (as `caddy adapt` writes it), and loading that JSON gives
 // handshakes the same store policy.
 func TestSessionStorePolicyRoundTrip(t *testing.T) {
+	// What handshakes use: budget, fallback stateless, single use,
+	// breaker threshold and cooldown.
+	type use struct {
+		budget            time.Duration
+		stateless, single bool
+		threshold         int64
+		cooldown          time.Duration
+	}
 	for _, tc := range []struct {
 		block string
-		want  sessions
+		want  use
 	}{
-		{"session_store memory", sessions{budget: DefaultStoreBudget, breaker: breaker{threshold: DefaultBreakerThreshold, cooldown: DefaultBreakerCooldown}}},
-		{"session_store memory {\n budget 2s\n max_entries 10\n single_use\n}", sessions{budget: 2 * time.Second, singleUse: true, breaker: breaker{threshold: DefaultBreakerThreshold, cooldown: DefaultBreakerCooldown}}},
-		{"session_store redis {\n fallback stateless\n address a:1\n breaker_threshold 7\n breaker_cooldown 1m\n}", sessions{budget: DefaultStoreBudget, stateless: true, breaker: breaker{threshold: 7, cooldown: time.Minute}}},
+		{"session_store memory", use{DefaultStoreBudget, false, false, DefaultBreakerThreshold, DefaultBreakerCooldown}},
+		{"session_store memory {\n budget 2s\n max_entries 10\n single_use\n}", use{2 * time.Second, false, true, DefaultBreakerThreshold, DefaultBreakerCooldown}},
+		{"session_store redis {\n fallback stateless\n address a:1\n breaker_threshold 7\n breaker_cooldown 1m\n}", use{DefaultStoreBudget, true, false, 7, time.Minute}},
 	} {
 		var a App
 		if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser("tls_resume {\n" + tc.block + "\n}")); err != nil {
@@ -81,10 +89,9 @@ func TestSessionStorePolicyRoundTrip(t *testing.T) {
 			t.Fatalf("%s: %v", raw, err)
 		}
 		s := newSessions(nil, p, time.Minute, zap.NewNop())
-		got := [...]any{s.budget, s.stateless, s.singleUse, s.breaker.threshold, s.breaker.cooldown}
-		want := [...]any{tc.want.budget, tc.want.stateless, tc.want.singleUse, tc.want.breaker.threshold, tc.want.breaker.cooldown}
-		if got != want {
-			t.Errorf("%q via %s: handshakes use %v, want %v", tc.block, raw, got, want)
+		got := use{s.budget, s.stateless, s.singleUse, s.breaker.threshold, s.breaker.cooldown}
+		if got != tc.want {
+			t.Errorf("%q via %s: handshakes use %+v, want %+v", tc.block, raw, got, tc.want)
 		}
 	}
 }
