@@ -109,7 +109,7 @@ func TestRedisLocalCacheMetrics(t *testing.T) {
 	srv := testredis.Must(t)
 	ctx := ctxT(t)
 	s := newRedisStore(t, srv, func(s *RedisStore) { s.LocalCacheEntries = 1 })
-	waitSynced(t, s.cache)
+	waitSynced(t, s)
 	// After the first subscription (which flushes the empty cache).
 	base := readCache(metrics.CacheRedisLocal)
 	h1, h2 := newHandle(t), newHandle(t)

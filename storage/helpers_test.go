@@ -31,13 +31,15 @@ func provisionRedisStore(s *RedisStore) (*RedisStore, error) {
 	return s, nil
 }
 
-// waitSynced waits until the local cache's subscription is established:
-// until then, the flush that comes with it may empty the cache at any
-// moment. It announces the deletion of a probe session it caches: the
-// probe is gone once the listener has handled the subscription (which
-// Redis confirms before delivering any message) or the announcement.
-func waitSynced(t testing.TB, c *localCache) {
+// waitSynced waits until the local cache's subscription of s is
+// established: until then, the flush that comes with it may empty the
+// cache at any moment. It announces the deletion of a probe session it
+// caches: the probe is gone once the listener has handled the
+// subscription (which Redis confirms before delivering any message) or
+// the announcement.
+func waitSynced(t testing.TB, s *RedisStore) {
 	t.Helper()
+	c := s.store.(*cachedStore)
 	ctx := context.Background()
 	probe := []byte("waitSynced probe")
 	deadline := time.Now().Add(5 * time.Second)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -16,9 +17,9 @@ import (
 // Redis by default.
 const DefaultRedisLocalCacheEntries = 10_000
 
-// localCache is the bounded in-process cache in front of Redis: a resumed
-// handshake whose session this node stored or already read costs no round
-// trip. Every node announces deletions (single sessions, a client
+// cachedStore is the Redis store behind a bounded in-process cache: a
+// resumed handshake whose session this node stored or already read costs
+// no round trip. Every node announces deletions (taken sessions, a client
 // certificate's sessions, everything) on a pub/sub channel, and every node
 // drops what it caches on hearing them. Messages missed while a node was
 // cut off from Redis cannot be replayed, so a node empties its cache
@@ -27,9 +28,12 @@ const DefaultRedisLocalCacheEntries = 10_000
 //
 // 0-RTT claims and single-use takes always go to Redis: they must be
 // atomic across the fleet.
-type localCache struct {
+//
+// Invalidation messages: "d:<handle hex>" (one session), "l:<leaf hex>" (a
+// client certificate's sessions), "*" (everything).
+type cachedStore struct {
+	backend   *redisBackend
 	mem       *MemoryStore
-	client    redis.UniversalClient
 	channel   string
 	pubsub    *redis.PubSub
 	cancel    context.CancelFunc
@@ -37,24 +41,22 @@ type localCache struct {
 	closeOnce sync.Once
 }
 
-// Invalidation messages: "d:<handle hex>" (one session), "l:<leaf hex>" (a
-// client certificate's sessions), "*" (everything).
-func newLocalCache(client redis.UniversalClient, channel string, entries int) *localCache {
-	c := &localCache{
+func newCachedStore(backend *redisBackend, channel string, entries int) *cachedStore {
+	c := &cachedStore{
+		backend: backend,
 		mem:     newMemoryStoreFor(entries, metrics.CacheRedisLocal),
-		client:  client,
 		channel: channel,
 		done:    make(chan struct{}),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	c.pubsub = client.Subscribe(ctx, channel)
+	c.pubsub = backend.client.Subscribe(ctx, channel)
 	ch := c.pubsub.ChannelWithSubscriptions()
 	go c.listen(ctx, ch)
 	return c
 }
 
-func (c *localCache) listen(ctx context.Context, ch <-chan any) {
+func (c *cachedStore) listen(ctx context.Context, ch <-chan any) {
 	defer close(c.done)
 	for {
 		select {
@@ -76,7 +78,7 @@ func (c *localCache) listen(ctx context.Context, ch <-chan any) {
 	}
 }
 
-func (c *localCache) apply(ctx context.Context, msg string) {
+func (c *cachedStore) apply(ctx context.Context, msg string) {
 	switch {
 	case msg == "*":
 		_ = c.mem.InvalidateAll(ctx)
@@ -92,22 +94,100 @@ func (c *localCache) apply(ctx context.Context, msg string) {
 }
 
 // announce tells every node (this one included) to drop msg's sessions.
-func (c *localCache) announce(ctx context.Context, msg string) error {
-	return c.client.Publish(ctx, c.channel, msg).Err()
+func (c *cachedStore) announce(ctx context.Context, msg string) error {
+	return c.backend.announce(ctx, c.channel, msg)
 }
 
-// failed empties the cache after a Redis call failed (see localCache).
-func (c *localCache) failed(err error) {
+// failed empties the cache after a Redis call failed (see cachedStore).
+func (c *cachedStore) failed(err error) {
 	if err != nil && !errors.Is(err, ErrMiss) {
 		_ = c.mem.InvalidateAll(context.Background())
 	}
 }
 
-func (c *localCache) close() {
+// Put stores a session in Redis and, once Redis has it, in the cache.
+func (c *cachedStore) Put(ctx context.Context, handle, sealed []byte, leaf [32]byte, ttl time.Duration) error {
+	err := c.backend.Put(ctx, handle, sealed, leaf, ttl)
+	if err != nil {
+		c.failed(err)
+	} else {
+		_ = c.mem.Put(ctx, handle, sealed, leaf, ttl)
+	}
+	return err
+}
+
+// Get returns a stored session or ErrMiss, from the cache when it holds
+// it; a session read from Redis is cached for what is left of its life.
+func (c *cachedStore) Get(ctx context.Context, handle []byte) ([]byte, error) {
+	if b, err := c.mem.Get(ctx, handle); err == nil {
+		return b, nil
+	}
+	b, ttl, err := c.backend.getWithTTL(ctx, handle)
+	if errors.Is(err, ErrMiss) {
+		return nil, err
+	}
+	if err != nil {
+		c.failed(err)
+		return nil, err
+	}
+	if ttl > 0 {
+		// Unindexed: a revocation by fingerprint is announced, and
+		// RevokeLeaf on this node also flushes (see RevokeLeaf).
+		_ = c.mem.Put(ctx, handle, b, [32]byte{}, ttl)
+	}
+	return b, nil
+}
+
+// Take returns a stored session and deletes it, or ErrMiss. It always asks
+// Redis, and tells the other nodes' caches in the same round trip.
+func (c *cachedStore) Take(ctx context.Context, handle []byte) ([]byte, error) {
+	c.mem.remove(handle)
+	b, err := c.backend.takeAnnouncing(ctx, handle, c.channel, "d:"+hex.EncodeToString(handle))
+	c.failed(err)
+	return b, err
+}
+
+// RevokeLeaf deletes every session of a client certificate in Redis, and
+// empties every node's cache.
+func (c *cachedStore) RevokeLeaf(ctx context.Context, leaf [32]byte) (int, error) {
+	if leaf == ([32]byte{}) {
+		return 0, nil
+	}
+	n, err := c.backend.RevokeLeaf(ctx, leaf)
+	if err != nil {
+		return 0, err
+	}
+	_ = c.mem.InvalidateAll(ctx)
+	if err := c.announce(ctx, "l:"+hex.EncodeToString(leaf[:])); err != nil {
+		return n, err
+	}
+	return n, nil
+}
+
+// InvalidateAll deletes every session in Redis and in every node's cache.
+func (c *cachedStore) InvalidateAll(ctx context.Context) error {
+	err := c.backend.InvalidateAll(ctx)
+	_ = c.mem.InvalidateAll(ctx)
+	if err == nil {
+		err = c.announce(ctx, "*")
+	}
+	return err
+}
+
+// ClaimEarlyData always asks Redis: see redisBackend.ClaimEarlyData.
+func (c *cachedStore) ClaimEarlyData(ctx context.Context, handle []byte) (bool, error) {
+	return c.backend.ClaimEarlyData(ctx, handle)
+}
+
+// Close stops the subscription, drops the cache and closes the backend.
+func (c *cachedStore) Close() error {
 	c.closeOnce.Do(func() {
 		c.cancel()
 		_ = c.pubsub.Close()
 		<-c.done
 		_ = c.mem.Close()
 	})
+	return c.backend.Close()
 }
+
+var _ SessionStore = (*cachedStore)(nil)

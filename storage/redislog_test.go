@@ -95,7 +95,7 @@ func redisLogChild(t *testing.T) {
 	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
 	logger := zap.New(zapcore.NewCore(enc, zapcore.Lock(os.Stdout), zap.DebugLevel)).Named("redislog-test")
 	s := newRedisStore(t, srv, func(s *RedisStore) { s.logger = logger })
-	waitSynced(t, s.cache)
+	waitSynced(t, s)
 	op := func(d time.Duration) error {
 		ctx, cancel := context.WithTimeout(context.Background(), d)
 		defer cancel()

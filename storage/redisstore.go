@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,9 +87,10 @@ type RedisStore struct {
 	// Turn the in-process cache off: every resumption reads Redis.
 	NoLocalCache bool `json:"no_local_cache,omitempty"`
 
-	client redis.UniversalClient
-	prefix string
-	cache  *localCache
+	// backend is the store in Redis; store is backend, or the local
+	// cache in front of it.
+	backend *redisBackend
+	store   SessionStore
 	// logger receives go-redis's own log lines (see redislog.go);
 	// Provision sets it from the module's context unless a test did.
 	logger  *zap.Logger
@@ -152,9 +152,9 @@ func (s *RedisStore) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("%s: %s exceeds %s: Redis on a network answers in milliseconds, and the handshake budget cuts every call far sooner", name, time.Duration(d), maxRedisTimeout)
 		}
 	}
-	s.prefix = s.KeyPrefix
-	if s.prefix == "" {
-		s.prefix = DefaultRedisKeyPrefix
+	prefix := s.KeyPrefix
+	if prefix == "" {
+		prefix = DefaultRedisKeyPrefix
 	}
 	var tlsCfg *tls.Config
 	if s.TLS != nil {
@@ -184,19 +184,21 @@ func (s *RedisStore) Provision(ctx caddy.Context) error {
 		DialerRetries:   1,
 		DisableIdentity: true,
 	}
-	s.client = redis.NewUniversalClient(uo)
+	client := redis.NewUniversalClient(uo)
 	if s.logger == nil {
 		s.logger = ctx.Logger()
 	}
 	s.logSink = &redisLogSink{logger: s.logger}
-	s.client.AddHook(redisStreakHook{s.logSink})
+	client.AddHook(redisStreakHook{s.logSink})
 	registerRedisLog(s.logSink)
+	s.backend = &redisBackend{client: client, prefix: prefix}
+	s.store = s.backend
 	if !s.NoLocalCache {
 		n := s.LocalCacheEntries
 		if n == 0 {
 			n = DefaultRedisLocalCacheEntries
 		}
-		s.cache = newLocalCache(s.client, s.prefix+"invalidate", n)
+		s.store = newCachedStore(s.backend, prefix+"invalidate", n)
 	}
 	return nil
 }
@@ -241,225 +243,45 @@ func (s *RedisStore) UnmarshalJSON(b []byte) error {
 	return unmarshalStore("redis", b, (*plain)(s))
 }
 
-func (s *RedisStore) sessionKey(handle []byte) string {
-	return s.prefix + "s:{" + hex.EncodeToString(handle) + "}"
-}
-
-func (s *RedisStore) claimKey(handle []byte) string {
-	return s.prefix + "e:{" + hex.EncodeToString(handle) + "}"
-}
-
-func (s *RedisStore) leafKey(leaf [32]byte) string {
-	return s.prefix + "l:" + hex.EncodeToString(leaf[:])
-}
-
-// Put stores a session and indexes it under its client certificate. The
-// commands are pipelined, not transactional (in a Cluster the keys live in
-// different slots): an index entry whose session is gone is harmless.
+// Put stores a session (see redisBackend.Put and cachedStore.Put).
 func (s *RedisStore) Put(ctx context.Context, handle, sealed []byte, leaf [32]byte, ttl time.Duration) error {
-	pipe := s.client.Pipeline()
-	pipe.Set(ctx, s.sessionKey(handle), sealed, ttl)
-	if leaf != ([32]byte{}) {
-		lk := s.leafKey(leaf)
-		pipe.SAdd(ctx, lk, hex.EncodeToString(handle))
-		// Every session has the same lifetime, so the newest one's TTL
-		// is the set's.
-		pipe.PExpire(ctx, lk, ttl)
-	}
-	_, err := pipe.Exec(ctx)
-	if c := s.cache; c != nil {
-		if err != nil {
-			c.failed(err)
-		} else {
-			_ = c.mem.Put(ctx, handle, sealed, leaf, ttl)
-		}
-	}
-	return err
+	return s.store.Put(ctx, handle, sealed, leaf, ttl)
 }
 
-// Get returns a stored session or ErrMiss, from the in-process cache when
-// it holds it.
+// Get returns a stored session or ErrMiss.
 func (s *RedisStore) Get(ctx context.Context, handle []byte) ([]byte, error) {
-	c := s.cache
-	if c == nil {
-		b, err := s.client.Get(ctx, s.sessionKey(handle)).Bytes()
-		if errors.Is(err, redis.Nil) {
-			return nil, ErrMiss
-		}
-		return b, err
-	}
-	if b, err := c.mem.Get(ctx, handle); err == nil {
-		return b, nil
-	}
-	pipe := s.client.Pipeline()
-	get := pipe.Get(ctx, s.sessionKey(handle))
-	ttl := pipe.PTTL(ctx, s.sessionKey(handle))
-	_, err := pipe.Exec(ctx)
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrMiss
-	}
-	if err != nil {
-		c.failed(err)
-		return nil, err
-	}
-	b, _ := get.Bytes()
-	if d := ttl.Val(); d > 0 {
-		// Unindexed: a revocation by fingerprint is announced, and
-		// RevokeLeaf on this node also flushes (see RevokeLeaf).
-		_ = c.mem.Put(ctx, handle, b, [32]byte{}, d)
-	}
-	return b, nil
+	return s.store.Get(ctx, handle)
 }
 
-// Take returns a stored session and deletes it (GETDEL), or ErrMiss. It
-// always asks Redis: a session is taken once across the fleet.
+// Take returns a stored session and deletes it, or ErrMiss.
 func (s *RedisStore) Take(ctx context.Context, handle []byte) ([]byte, error) {
-	c := s.cache
-	if c == nil {
-		b, err := s.client.GetDel(ctx, s.sessionKey(handle)).Bytes()
-		if errors.Is(err, redis.Nil) {
-			return nil, ErrMiss
-		}
-		return b, err
-	}
-	c.mem.remove(handle)
-	// One round trip: take it, and tell the other nodes' caches.
-	pipe := s.client.Pipeline()
-	get := pipe.GetDel(ctx, s.sessionKey(handle))
-	pipe.Publish(ctx, c.channel, "d:"+hex.EncodeToString(handle))
-	_, err := pipe.Exec(ctx)
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrMiss
-	}
-	if err != nil {
-		c.failed(err)
-		return nil, err
-	}
-	return get.Bytes()
+	return s.store.Take(ctx, handle)
 }
 
 // RevokeLeaf deletes every session indexed under a client certificate.
 func (s *RedisStore) RevokeLeaf(ctx context.Context, leaf [32]byte) (int, error) {
-	if leaf == ([32]byte{}) {
-		return 0, nil
-	}
-	lk := s.leafKey(leaf)
-	members, err := s.client.SMembers(ctx, lk).Result()
-	if err != nil {
-		return 0, err
-	}
-	pipe := s.client.Pipeline()
-	dels := make([]*redis.IntCmd, 0, len(members))
-	for _, m := range members {
-		h, err := hex.DecodeString(m)
-		if err != nil {
-			continue // not written by us
-		}
-		dels = append(dels, pipe.Del(ctx, s.sessionKey(h), s.claimKey(h)))
-	}
-	pipe.Del(ctx, lk)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, d := range dels {
-		if d.Val() > 0 {
-			n++
-		}
-	}
-	if c := s.cache; c != nil {
-		_ = c.mem.InvalidateAll(ctx)
-		if err := c.announce(ctx, "l:"+hex.EncodeToString(leaf[:])); err != nil {
-			return n, err
-		}
-	}
-	return n, nil
+	return s.store.RevokeLeaf(ctx, leaf)
 }
 
-// InvalidateAll deletes every key under the prefix, on every master of a
-// Cluster.
+// InvalidateAll deletes every session under the key prefix.
 func (s *RedisStore) InvalidateAll(ctx context.Context) error {
-	var err error
-	if cc, ok := s.client.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-			return s.deletePrefix(ctx, c)
-		})
-	} else {
-		err = s.deletePrefix(ctx, s.client)
-	}
-	if c := s.cache; c != nil {
-		_ = c.mem.InvalidateAll(ctx)
-		if err == nil {
-			err = c.announce(ctx, "*")
-		}
-	}
-	return err
+	return s.store.InvalidateAll(ctx)
 }
-
-func (s *RedisStore) deletePrefix(ctx context.Context, c redis.Cmdable) error {
-	iter := c.Scan(ctx, 0, s.prefix+"*", 1000).Iterator()
-	batch := make([]string, 0, 256)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		// One key per UNLINK: keys of one batch may hash to different
-		// slots.
-		pipe := c.Pipeline()
-		for _, k := range batch {
-			pipe.Unlink(ctx, k)
-		}
-		_, err := pipe.Exec(ctx)
-		batch = batch[:0]
-		return err
-	}
-	for iter.Next(ctx) {
-		batch = append(batch, iter.Val())
-		if len(batch) == cap(batch) {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	if err := iter.Err(); err != nil {
-		return err
-	}
-	return flush()
-}
-
-// claimScript sets the 0-RTT claim of a live session, expiring with it:
-// 1 = first claim, 0 = already claimed, -1 = no such session.
-var claimScript = redis.NewScript(`
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl <= 0 then return -1 end
-if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ttl) then return 1 end
-return 0
-`)
 
 // ClaimEarlyData reports whether this is the first 0-RTT use of a session
 // across every node sharing this Redis.
 func (s *RedisStore) ClaimEarlyData(ctx context.Context, handle []byte) (bool, error) {
-	n, err := claimScript.Run(ctx, s.client, []string{s.sessionKey(handle), s.claimKey(handle)}).Int()
-	if err != nil {
-		return false, err
-	}
-	return n == 1, nil
+	return s.store.ClaimEarlyData(ctx, handle)
 }
 
-// Close stops the cache's subscription and closes the client's
+// Close stops the local cache, if any, and closes the client's
 // connections.
 func (s *RedisStore) Close() error {
-	if s.client == nil {
-		return nil
+	if s.store == nil {
+		return nil // never provisioned
 	}
-	if c := s.cache; c != nil {
-		c.close()
-	}
-	err := s.client.Close()
+	err := s.store.Close()
 	unregisterRedisLog(s.logSink)
-	if errors.Is(err, redis.ErrClosed) {
-		return nil
-	}
 	return err
 }
 

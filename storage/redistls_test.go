@@ -46,7 +46,7 @@ func TestRedisStoreTLS(t *testing.T) {
 		a := newRedisStore(t, srv, func(s *RedisStore) { s.TLS = mutual })
 		b := newRedisStore(t, srv, func(s *RedisStore) { s.TLS = mutual })
 		for _, s := range []*RedisStore{a, b} {
-			waitSynced(t, s.cache)
+			waitSynced(t, s)
 		}
 		h := newHandle(t)
 		if err := a.Put(ctx, h, []byte("sealed"), [32]byte{9}, time.Minute); err != nil {

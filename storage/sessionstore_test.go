@@ -300,7 +300,7 @@ func TestRedisStoreKeyPrefixIsolates(t *testing.T) {
 		t.Fatalf("other prefix after InvalidateAll = %q, %v", got, err)
 	}
 	// Keys carry the prefix; the stored value is what the caller sealed.
-	keys, err := a.client.Keys(ctx, "*").Result()
+	keys, err := a.backend.client.Keys(ctx, "*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +316,7 @@ func TestRedisStoreACL(t *testing.T) {
 	ctx := ctxT(t)
 	// Default user with requirepass, and an ACL user.
 	admin := newRedisStore(t, srv, func(s *RedisStore) { s.Password = "s3cret" })
-	if err := admin.client.Do(ctx, "ACL", "SETUSER", "edge", "on", ">edgepw", "~tls_resume:*", "+@all").Err(); err != nil {
+	if err := admin.backend.client.Do(ctx, "ACL", "SETUSER", "edge", "on", ">edgepw", "~tls_resume:*", "+@all").Err(); err != nil {
 		t.Fatal(err)
 	}
 	h := newHandle(t)
@@ -663,7 +663,7 @@ func TestRedisStoreCloseLeaksNothing(t *testing.T) {
 	admin := newRedisStore(t, srv, nil)
 	ctx := ctxT(t)
 	clients := func() int {
-		n, err := admin.client.ClientList(ctx).Result()
+		n, err := admin.backend.client.ClientList(ctx).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -720,7 +720,7 @@ func TestRedisStoreLocalCache(t *testing.T) {
 	a := newRedisStore(t, srv, nil)
 	b := newRedisStore(t, srv, nil)
 	for _, s := range []*RedisStore{a, b} {
-		waitSynced(t, s.cache)
+		waitSynced(t, s)
 	}
 	ctx := ctxT(t)
 	leaf := [32]byte{4}
