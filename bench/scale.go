@@ -312,6 +312,10 @@ func hitRate(ctx context.Context, addr string, entries, clients, rounds int, tls
 		if err := s.Provision(caddy.Context{}); err != nil {
 			return 0, err
 		}
+		if err := s.Validate(); err != nil {
+			s.Close()
+			return 0, err
+		}
 		defer s.Close()
 		stores = append(stores, s)
 	}

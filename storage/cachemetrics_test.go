@@ -138,10 +138,17 @@ func TestRedisLocalCacheMetrics(t *testing.T) {
 	}
 }
 
-// Caddy cleans up a module whose Provision failed.
+// Caddy cleans up a module whose Provision or Validate failed.
 func TestMemoryStoreCleanupUnprovisioned(t *testing.T) {
+	if err := new(MemoryStore).Cleanup(); err != nil {
+		t.Fatal(err)
+	}
 	s := &MemoryStore{MaxEntries: -1}
-	if err := s.Provision(caddy.Context{}); err == nil {
+	err := s.Provision(caddy.Context{})
+	if err == nil {
+		err = s.Validate()
+	}
+	if err == nil {
 		t.Fatal("max_entries -1 accepted")
 	}
 	if err := s.Cleanup(); err != nil {

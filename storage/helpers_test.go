@@ -18,14 +18,20 @@ func newMemoryStore(maxEntries int) *MemoryStore {
 	return newMemoryStoreFor(maxEntries, metrics.CacheMemory)
 }
 
-// provisionRedisStore provisions s as Caddy would, logging to Caddy's
-// default logger unless s has one (without a config, the context would
-// give a development logger).
+// provisionRedisStore provisions and validates s as Caddy would (and
+// cleans it up if either fails), logging to Caddy's default logger unless
+// s has one (without a config, the context would give a development
+// logger).
 func provisionRedisStore(s *RedisStore) (*RedisStore, error) {
 	if s.logger == nil {
 		s.logger = caddy.Log().Named("tls_resume.session_stores.redis")
 	}
-	if err := s.Provision(caddy.Context{}); err != nil {
+	err := s.Provision(caddy.Context{})
+	if err == nil {
+		err = s.Validate()
+	}
+	if err != nil {
+		_ = s.Cleanup()
 		return nil, err
 	}
 	return s, nil

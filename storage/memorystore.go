@@ -20,8 +20,8 @@ func init() {
 	caddy.RegisterModule(MemoryStore{})
 }
 
-// DefaultMemoryMaxEntries bounds the memory session store by default.
-const DefaultMemoryMaxEntries = 100_000
+// defaultMemoryMaxEntries bounds the memory session store by default.
+const defaultMemoryMaxEntries = 100_000
 
 // MemoryStore is a session store in this node's memory: a bounded LRU of
 // sealed sessions with per-entry expiry. Sessions do not survive a restart
@@ -96,15 +96,20 @@ func (s *MemoryStore) init(cache string) {
 	}
 }
 
-// Provision validates the configuration.
+// Provision sets up the store.
 func (s *MemoryStore) Provision(caddy.Context) error {
+	if s.MaxEntries == 0 {
+		s.MaxEntries = defaultMemoryMaxEntries
+	}
+	s.init(metrics.CacheMemory)
+	return nil
+}
+
+// Validate checks the configuration.
+func (s *MemoryStore) Validate() error {
 	if s.MaxEntries < 0 {
 		return fmt.Errorf("max_entries: must be positive, got %d", s.MaxEntries)
 	}
-	if s.MaxEntries == 0 {
-		s.MaxEntries = DefaultMemoryMaxEntries
-	}
-	s.init(metrics.CacheMemory)
 	return nil
 }
 
@@ -306,6 +311,7 @@ var (
 	_ SessionStore          = (*MemoryStore)(nil)
 	_ json.Unmarshaler      = (*MemoryStore)(nil)
 	_ caddy.Provisioner     = (*MemoryStore)(nil)
+	_ caddy.Validator       = (*MemoryStore)(nil)
 	_ caddy.CleanerUpper    = (*MemoryStore)(nil)
 	_ caddyfile.Unmarshaler = (*MemoryStore)(nil)
 )

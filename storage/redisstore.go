@@ -26,10 +26,10 @@ func init() {
 
 // Defaults of RedisStore.
 const (
-	DefaultRedisKeyPrefix    = "tls_resume:"
-	DefaultRedisDialTimeout  = time.Second
-	DefaultRedisReadTimeout  = 500 * time.Millisecond
-	DefaultRedisWriteTimeout = 500 * time.Millisecond
+	defaultRedisKeyPrefix    = "tls_resume:"
+	defaultRedisDialTimeout  = time.Second
+	defaultRedisReadTimeout  = 500 * time.Millisecond
+	defaultRedisWriteTimeout = 500 * time.Millisecond
 	maxRedisTimeout          = time.Minute
 )
 
@@ -118,9 +118,10 @@ func (RedisStore) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision validates the configuration and creates the client. It does
-// not connect: a Redis that is down at start only means full handshakes
-// (or stateless tickets) until it is back.
+// Provision creates the client (and the local cache) from the addresses,
+// which it needs, and the TLS files, which it reads. It does not connect:
+// a Redis that is down at start only means full handshakes (or stateless
+// tickets) until it is back. Validate checks the other fields.
 func (s *RedisStore) Provision(ctx caddy.Context) error {
 	repl := caddy.NewReplacer()
 	if len(s.Addresses) == 0 {
@@ -135,26 +136,9 @@ func (s *RedisStore) Provision(ctx caddy.Context) error {
 		}
 		addrs[i] = a
 	}
-	if s.LocalCacheEntries < 0 {
-		return fmt.Errorf("local_cache_entries: must be positive, got %d", s.LocalCacheEntries)
-	}
-	if s.DB < 0 {
-		return fmt.Errorf("db: must not be negative, got %d", s.DB)
-	}
-	if s.DB != 0 && len(addrs) > 1 && s.MasterName == "" {
-		return fmt.Errorf("db: %d is not available in Redis Cluster (several addresses without master_name)", s.DB)
-	}
-	for name, d := range map[string]caddy.Duration{"dial_timeout": s.DialTimeout, "read_timeout": s.ReadTimeout, "write_timeout": s.WriteTimeout} {
-		if d < 0 {
-			return fmt.Errorf("%s: must be positive, got %s", name, time.Duration(d))
-		}
-		if time.Duration(d) > maxRedisTimeout {
-			return fmt.Errorf("%s: %s exceeds %s: Redis on a network answers in milliseconds, and the handshake budget cuts every call far sooner", name, time.Duration(d), maxRedisTimeout)
-		}
-	}
 	prefix := s.KeyPrefix
 	if prefix == "" {
-		prefix = DefaultRedisKeyPrefix
+		prefix = defaultRedisKeyPrefix
 	}
 	var tlsCfg *tls.Config
 	if s.TLS != nil {
@@ -170,9 +154,9 @@ func (s *RedisStore) Provision(ctx caddy.Context) error {
 		Password:     repl.ReplaceKnown(s.Password, ""),
 		DB:           s.DB,
 		TLSConfig:    tlsCfg,
-		DialTimeout:  orDefault(s.DialTimeout, DefaultRedisDialTimeout),
-		ReadTimeout:  orDefault(s.ReadTimeout, DefaultRedisReadTimeout),
-		WriteTimeout: orDefault(s.WriteTimeout, DefaultRedisWriteTimeout),
+		DialTimeout:  orDefault(s.DialTimeout, defaultRedisDialTimeout),
+		ReadTimeout:  orDefault(s.ReadTimeout, defaultRedisReadTimeout),
+		WriteTimeout: orDefault(s.WriteTimeout, defaultRedisWriteTimeout),
 		// The handshake budget arrives as a context deadline; it must cut
 		// socket reads short, or a hung Redis would stall handshakes.
 		ContextTimeoutEnabled: true,
@@ -195,10 +179,35 @@ func (s *RedisStore) Provision(ctx caddy.Context) error {
 	s.store = s.backend
 	if !s.NoLocalCache {
 		n := s.LocalCacheEntries
-		if n == 0 {
+		if n <= 0 { // (negative: refused by Validate)
 			n = DefaultRedisLocalCacheEntries
 		}
 		s.store = newCachedStore(s.backend, prefix+"invalidate", n)
+	}
+	return nil
+}
+
+// Validate checks the fields Provision does not need.
+func (s *RedisStore) Validate() error {
+	if s.LocalCacheEntries < 0 {
+		return fmt.Errorf("local_cache_entries: must be positive, got %d", s.LocalCacheEntries)
+	}
+	if s.DB < 0 {
+		return fmt.Errorf("db: must not be negative, got %d", s.DB)
+	}
+	if s.DB != 0 && len(s.Addresses) > 1 && s.MasterName == "" {
+		return fmt.Errorf("db: %d is not available in Redis Cluster (several addresses without master_name)", s.DB)
+	}
+	for _, t := range []struct {
+		name string
+		d    caddy.Duration
+	}{{"dial_timeout", s.DialTimeout}, {"read_timeout", s.ReadTimeout}, {"write_timeout", s.WriteTimeout}} {
+		if t.d < 0 {
+			return fmt.Errorf("%s: must be positive, got %s", t.name, time.Duration(t.d))
+		}
+		if time.Duration(t.d) > maxRedisTimeout {
+			return fmt.Errorf("%s: %s exceeds %s: Redis on a network answers in milliseconds, and the handshake budget cuts every call far sooner", t.name, time.Duration(t.d), maxRedisTimeout)
+		}
 	}
 	return nil
 }
@@ -417,6 +426,7 @@ var (
 	_ SessionStore          = (*RedisStore)(nil)
 	_ json.Unmarshaler      = (*RedisStore)(nil)
 	_ caddy.Provisioner     = (*RedisStore)(nil)
+	_ caddy.Validator       = (*RedisStore)(nil)
 	_ caddy.CleanerUpper    = (*RedisStore)(nil)
 	_ caddyfile.Unmarshaler = (*RedisStore)(nil)
 )

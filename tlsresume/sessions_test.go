@@ -58,6 +58,7 @@ func memoryStore(t testing.TB, maxEntries int) *storage.MemoryStore {
 func provisionStore[S interface {
 	storage.SessionStore
 	caddy.Provisioner
+	caddy.Validator
 	caddy.CleanerUpper
 }](t testing.TB, s S) S {
 	t.Helper()
@@ -65,6 +66,9 @@ func provisionStore[S interface {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Cleanup() })
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
 	return s
 }
 
