@@ -13,8 +13,9 @@ section() { # title, package, type, unmarshal-method
 	echo '### Caddyfile'
 	echo
 	if [ "$4" = "-" ]; then
-		echo 'Each field below is also a subdirective, with the same name, inside'
-		echo 'both `session_store memory { ... }` and `session_store redis { ... }`.'
+		echo 'Each field below is a subdirective, with the same name, inside both'
+		echo '`session_store memory { ... }` and `session_store redis { ... }`; in JSON'
+		echo 'the fields are the app'"'"'s `session_store_policy`, not the store'"'"'s.'
 	else
 		echo '```text'
 		go doc "./$2" "$3.$4" | sed -n '/^func/,$p' | sed '1d' | sed 's/^    //'
@@ -37,7 +38,7 @@ section() { # title, package, type, unmarshal-method
 	echo '[admin.md](admin.md).'
 	echo
 	section '`tls_resume` app (global option)' tlsresume App UnmarshalCaddyfile
-	section 'Session stores: shared options (`session_store <name> { ... }`)' storage StoreOptions -
+	section 'Session store policy: shared by every store (`session_store <name> { ... }`; JSON `session_store_policy`)' tlsresume SessionStorePolicy -
 	section '`session_store memory` (`tls_resume.session_stores.memory`)' storage MemoryStore UnmarshalCaddyfile
 	section '`session_store redis` (`tls_resume.session_stores.redis`)' storage RedisStore UnmarshalCaddyfile
 	echo '### `tls` block of the Redis store'
