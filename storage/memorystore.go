@@ -36,6 +36,14 @@ type MemoryStore struct {
 
 // memCore is the store's state, behind a pointer so that the module value
 // can be copied (Caddy registers it by value).
+//
+// Hand-written rather than golang-lru/v2's expirable.LRU, which has one TTL
+// per cache (the Redis local cache needs each entry's remaining TTL), a
+// clock of its own (time.Now), an expiry goroutine per cache that never
+// stops (one more per config reload), and one eviction callback for
+// capacity, expiry, Remove and Purge alike (the metrics count capacity,
+// expiry and flush apart, and takes and revocations not at all); Take and
+// the early-data claim would need a second lock around it.
 type memCore struct {
 	mu     sync.Mutex
 	lru    *list.List // of *memEntry, most recently used first
