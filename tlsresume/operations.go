@@ -286,7 +286,7 @@ func collectCounters(c prometheus.Collector, fn func(map[string]string, uint64))
 //
 // With emergency set (a ticket key leaked) every key is dropped at once, a
 // fresh key seals immediately and every earlier ticket is invalidated; see
-// Schedule.Emergency.
+// keyring.Sync.EmergencyRotate.
 func (a *App) Rotate(ctx context.Context, emergency bool) (*Status, error) {
 	if a.sync == nil {
 		return nil, ErrNotRunning

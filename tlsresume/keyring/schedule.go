@@ -146,10 +146,10 @@ func (s Schedule) Maintain(doc *Document, now time.Time, gen KeyGenerator) (*Doc
 	return next, nil
 }
 
-// Rotate returns the document after a forced rotation at now: the staged
+// rotate returns the document after a forced rotation at now: the staged
 // key seals as soon as every node can know it (Lead after it was published,
 // and no earlier than Lead from now), and a new key is staged after it.
-func (s Schedule) Rotate(doc *Document, now time.Time, gen KeyGenerator) (*Document, error) {
+func (s Schedule) rotate(doc *Document, now time.Time, gen KeyGenerator) (*Document, error) {
 	d, err := s.Maintain(doc, now, gen)
 	if err != nil {
 		return nil, err

@@ -131,7 +131,7 @@ func TestRotateStagesBeforeSealing(t *testing.T) {
 
 	// Forced rotation 10 minutes in: key 2 (published at t0) seals Lead from now.
 	now := t0.Add(10 * time.Minute)
-	r1, err := s.Rotate(d, now, gen)
+	r1, err := s.rotate(d, now, gen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestRotateStagesBeforeSealing(t *testing.T) {
 	// A second forced rotation right away cannot make key 3 seal before it
 	// was published for Lead.
 	now2 := now.Add(time.Second)
-	r2, err := s.Rotate(r1, now2, gen)
+	r2, err := s.rotate(r1, now2, gen)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -532,7 +532,7 @@ func (s *Sync) Rotate(ctx context.Context) error {
 		if cur == nil {
 			return s.sched.Maintain(nil, s.now(), s.gen)
 		}
-		return s.sched.Rotate(cur, s.now(), s.gen)
+		return s.sched.rotate(cur, s.now(), s.gen)
 	})
 	s.recordResult(err)
 	return err
