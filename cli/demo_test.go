@@ -22,6 +22,7 @@ import (
 	_ "github.com/tlsresume/caddy-tlsresume/caddyfile"
 	"github.com/tlsresume/caddy-tlsresume/internal/pki"
 	_ "github.com/tlsresume/caddy-tlsresume/tlsresume"
+	"github.com/tlsresume/caddy-tlsresume/tlsresume/keyring"
 )
 
 func testDemoOptions(t *testing.T) demoOptions {
@@ -432,7 +433,7 @@ func TestDemoKEKDecodes(t *testing.T) {
 	}
 	b, _ := os.ReadFile(f.KEK)
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || len(raw) != kekSize {
+	if err != nil || len(raw) != keyring.KEKSize {
 		t.Fatalf("demo KEK decodes to %d bytes (%v)", len(raw), err)
 	}
 }

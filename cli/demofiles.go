@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/tlsresume/caddy-tlsresume/internal/pki"
-	"github.com/tlsresume/caddy-tlsresume/tlsresume"
+	"github.com/tlsresume/caddy-tlsresume/tlsresume/keyring"
 )
 
 // demoOptions are the inputs of the demo's files.
@@ -201,12 +201,12 @@ func demoKEK(path string) error {
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
-		if _, derr := tlsresume.DecodeKEK(string(b)); derr != nil {
-			return fmt.Errorf("%s does not hold a KEK (%d bytes of standard base64); delete it to get a new one", path, kekSize)
+		if _, derr := keyring.DecodeKEK(string(b)); derr != nil {
+			return fmt.Errorf("%s does not hold a KEK (%d bytes of standard base64); delete it to get a new one", path, keyring.KEKSize)
 		}
 		return nil
 	case errors.Is(err, fs.ErrNotExist):
-		kek, err := tlsresume.GenerateKEK()
+		kek, err := keyring.GenerateKEK()
 		if err != nil {
 			return err
 		}

@@ -4,9 +4,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/tlsresume/caddy-tlsresume/storage"
-	"github.com/tlsresume/caddy-tlsresume/tlsresume"
+	"github.com/tlsresume/caddy-tlsresume/tlsresume/keyring"
 )
 
 func init() {
@@ -30,7 +28,7 @@ and in the Caddyfile's global options:
 `,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				kek, err := tlsresume.GenerateKEK()
+				kek, err := keyring.GenerateKEK()
 				if err != nil {
 					return err
 				}
@@ -40,6 +38,3 @@ and in the Caddyfile's global options:
 		}
 	})
 }
-
-// kekSize is the length of a key-encryption key in bytes.
-const kekSize = storage.KEKSize

@@ -11,7 +11,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/tlsresume/caddy-tlsresume/storage"
+	"github.com/tlsresume/caddy-tlsresume/tlsresume/keyring"
 )
 
 func init() {
@@ -62,11 +62,6 @@ func (AdminAPI) Routes() []caddy.AdminRoute {
 
 // maxAdminBody bounds request bodies (a PEM certificate fits easily).
 const maxAdminBody = 64 << 10
-
-// maxInvalidateAhead is how far in the future an invalidation may reach:
-// a little clock skew is fine, but a time far ahead would silently turn
-// resumption off until then.
-const maxInvalidateAhead = time.Minute
 
 // adminHandler checks the method, finds the running app and calls h.
 func adminHandler(method string, h func(*App, http.ResponseWriter, *http.Request) error) caddy.AdminHandler {
@@ -131,13 +126,9 @@ func handleInvalidate(app *App, w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	now := app.sync.now()
-	before := now
+	var before time.Time
 	if req.Before != nil {
 		before = *req.Before
-		if before.After(now.Add(maxInvalidateAhead)) {
-			return badRequest(fmt.Errorf("before: %s is in the future (now %s)", before.Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
-		}
 	}
 	inForce, err := app.Invalidate(r.Context(), before)
 	if err != nil {
@@ -149,7 +140,7 @@ func handleInvalidate(app *App, w http.ResponseWriter, r *http.Request) error {
 // RevokeResponse answers POST /tls_resume/revoke.
 type RevokeResponse struct {
 	// The deny-list entry, as stored.
-	Revoked storage.DeniedCert `json:"revoked"`
+	Revoked keyring.DeniedCert `json:"revoked"`
 	// Entries on the deny list afterwards.
 	DeniedCertificates int `json:"denied_certificates"`
 }
@@ -163,15 +154,11 @@ func handleRevoke(app *App, w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return badRequest(err)
 	}
-	entry.Added = app.sync.now().UTC()
-	if err := app.Revoke(r.Context(), entry); err != nil {
+	stored, denied, err := app.Revoke(r.Context(), entry)
+	if err != nil {
 		return operationError(err)
 	}
-	resp := RevokeResponse{Revoked: entry}
-	if st, err := app.Status(); err == nil {
-		resp.DeniedCertificates = st.DeniedCertificates
-	}
-	return writeJSON(w, resp)
+	return writeJSON(w, RevokeResponse{Revoked: stored, DeniedCertificates: denied})
 }
 
 // decodeBody decodes a JSON object into v; an empty body leaves v alone.
@@ -203,9 +190,12 @@ func badRequest(err error) error {
 	return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: err}
 }
 
-// operationError maps an operation failure to a status: no running app
-// is 503, anything else (storage) 502.
+// operationError maps an operation failure to a status: a refused request
+// is 400, no running app 503, anything else (storage) 502.
 func operationError(err error) error {
+	if errors.As(err, new(invalidInput)) {
+		return badRequest(err)
+	}
 	if errors.Is(err, ErrNotRunning) {
 		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -20,24 +21,24 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tlsresume/caddy-tlsresume/internal/pki"
-	"github.com/tlsresume/caddy-tlsresume/storage"
+	"github.com/tlsresume/caddy-tlsresume/tlsresume/keyring"
 )
 
 // startTestApp starts an App on a file-storage ring in a temporary
 // directory, as Start would after Provision, and stops it at the end.
 func startTestApp(t *testing.T, dir string) *App {
 	t.Helper()
-	kek, err := parseKEK("kek", goodKEK)
+	kek, err := keyring.ParseKEK("kek", goodKEK)
 	if err != nil {
 		t.Fatal(err)
 	}
 	a := &App{
 		RingName: "admin-test",
 		storage:  &certmagic.FileStorage{Path: dir},
-		keks:     []*storage.KEK{kek},
-		sched:    Schedule{Interval: time.Hour, Lifetime: 10 * time.Minute, Lead: 3 * time.Second},
+		keks:     []*keyring.KEK{kek},
+		sched:    keyring.Schedule{Interval: time.Hour, Lifetime: 10 * time.Minute, Lead: 3 * time.Second},
 		poll:     time.Second,
-		rings:    new(ringHolder),
+		rings:    new(keyring.Holder),
 		logger:   zap.NewNop(),
 		localDir: filepath.Join(dir, "local"),
 	}
@@ -129,15 +130,21 @@ func TestAdminAPI(t *testing.T) {
 	}
 	// Never key material: the status body mentions no secret.
 	_, raw := adminDo(t, http.MethodGet, "/tls_resume/status", "")
-	a.sync.mu.Lock()
-	for _, k := range a.sync.doc.Keys {
+	sealed, err := keyring.Store{Storage: a.storage, Name: a.RingName}.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, _, err := keyring.Open(sealed, a.keks, a.RingName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range stored.Keys {
 		for _, enc := range []string{hex.EncodeToString(k.Secret), mustJSON(t, k.Secret)} {
 			if strings.Contains(raw, strings.Trim(enc, `"`)) {
 				t.Errorf("status reveals key %08x's secret", k.ID)
 			}
 		}
 	}
-	a.sync.mu.Unlock()
 	if strings.Contains(raw, "secret") {
 		t.Errorf("status mentions a secret: %s", raw)
 	}
@@ -288,8 +295,8 @@ func TestAdminAPI(t *testing.T) {
 	if code, body := adminDo(t, http.MethodPost, "/tls_resume/revoke", string(req)); code != http.StatusOK {
 		t.Fatalf("revoke by issuer: %d %s", code, body)
 	}
-	r := a.rings.load()
-	if !r.denies(set.ClientA.Cert) || !r.denies(set.ClientB.Cert) {
+	r := a.rings.Load()
+	if !r.Denies(set.ClientA.Cert) || !r.Denies(set.ClientB.Cert) {
 		t.Fatal("revoked certificates not on this node's deny list")
 	}
 	if st := getStatus(t); st.DeniedCertificates != 3 {
@@ -301,8 +308,8 @@ func TestAdminAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := startTestApp(t, dir)
-	rb := b.rings.load()
-	if rb == nil || !rb.denies(set.ClientA.Cert) || !rb.denies(set.ClientB.Cert) || rb.invalidatedBefore != inv.InvalidatedBefore.Unix() {
+	rb := b.rings.Load()
+	if rb == nil || !rb.Denies(set.ClientA.Cert) || !rb.Denies(set.ClientB.Cert) || rb.InvalidatedBefore != inv.InvalidatedBefore.Unix() {
 		t.Fatal("second node does not see the revocations and invalidation")
 	}
 }
@@ -324,23 +331,23 @@ func TestStatusRingUnusable(t *testing.T) {
 	if st, _ := a.Status(); st.SealingKeyID == "" {
 		t.Fatal("no ring at start")
 	}
-	other, err := storage.NewKEK(bytes.Repeat([]byte{9}, storage.KEKSize))
+	other, err := keyring.DecodeKEK(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, keyring.KEKSize)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := storage.RingStore{Storage: a.storage, Name: a.RingName}
-	doc, err := a.sched.Maintain(nil, time.Now(), NewRandomKey)
+	store := keyring.Store{Storage: a.storage, Name: a.RingName}
+	doc, err := a.sched.Maintain(nil, time.Now(), keyring.NewRandomKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealed, err := storage.SealRing(doc, other, a.RingName)
+	sealed, err := keyring.Seal(doc, other, a.RingName)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := store.Storage.Store(context.Background(), store.Key(), sealed); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.sync.step(context.Background()); !errors.Is(err, storage.ErrOtherKEK) {
+	if err := a.sync.Step(context.Background()); !errors.Is(err, keyring.ErrOtherKEK) {
 		t.Fatalf("step: %v, want ErrOtherKEK", err)
 	}
 	st, err := a.Status()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tlsresume/caddy-tlsresume/internal/pki"
 	"github.com/tlsresume/caddy-tlsresume/storage"
+	"github.com/tlsresume/caddy-tlsresume/tlsresume/keyring"
 )
 
 // countingCache counts the tickets a client receives.
@@ -40,18 +41,18 @@ func TestRefusedSessionGetsNoTicket(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		reason rejection
-		refuse func(ts *testServer, doc *storage.RingDocument)
+		refuse func(ts *testServer, doc *keyring.Document)
 	}{
-		{"verifier", rejectVerifier, func(ts *testServer, _ *storage.RingDocument) { ts.refuse.Store(true) }},
-		{"revoked", rejectRevoked, func(ts *testServer, doc *storage.RingDocument) {
+		{"verifier", rejectVerifier, func(ts *testServer, _ *keyring.Document) { ts.refuse.Store(true) }},
+		{"revoked", rejectRevoked, func(ts *testServer, doc *keyring.Document) {
 			sum := sha256.Sum256(set.ClientA.Cert.Raw)
 			d := doc.Clone()
-			d.Denied = []storage.DeniedCert{{SHA256: hex.EncodeToString(sum[:])}}
-			nr, err := newRing(d, testSchedule())
+			d.Denied = []keyring.DeniedCert{{SHA256: hex.EncodeToString(sum[:])}}
+			nr, err := keyring.NewSnapshot(d, testSchedule())
 			if err != nil {
 				t.Fatal(err)
 			}
-			ts.rings.store(nr)
+			ts.rings.Store(nr)
 		}},
 	} {
 		for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {

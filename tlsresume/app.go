@@ -17,6 +17,7 @@ import (
 
 	"github.com/tlsresume/caddy-tlsresume/internal/metrics"
 	"github.com/tlsresume/caddy-tlsresume/storage"
+	"github.com/tlsresume/caddy-tlsresume/tlsresume/keyring"
 )
 
 func init() {
@@ -142,12 +143,12 @@ type App struct {
 	// localDir holds the node-local copy of the ring; Caddy's data
 	// directory unless a test sets it.
 	localDir string
-	keks     []*storage.KEK
-	sched    Schedule
+	keks     []*keyring.KEK
+	sched    keyring.Schedule
 	poll     time.Duration
-	rings    *ringHolder
+	rings    *keyring.Holder
 	bindings []*policyBinding
-	sync     *ringSync
+	sync     *keyring.Sync
 	logger   *zap.Logger
 	cancel   context.CancelFunc
 	done     chan struct{}
@@ -169,7 +170,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	refusalLog.logger.Store(a.logger)
-	a.rings = new(ringHolder)
+	a.rings = new(keyring.Holder)
 	if err := metrics.Register(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %v", err)
 	}
@@ -181,7 +182,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		if *a.KEK == "" {
 			return errors.New(`kek: empty value; give the base64 key-encryption key or a placeholder such as {env.TLS_RESUME_KEK}, or remove the option to use a node-local key (single node only)`)
 		}
-		kek, err := parseKEK("kek", *a.KEK)
+		kek, err := keyring.ParseKEK("kek", *a.KEK)
 		if err != nil {
 			return err
 		}
@@ -190,7 +191,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return errors.New("kek_previous requires kek: the current key-encryption key must be configured explicitly")
 	}
 	for i, prev := range a.KEKPrevious {
-		kek, err := parseKEK(fmt.Sprintf("kek_previous[%d]", i), prev)
+		kek, err := keyring.ParseKEK(fmt.Sprintf("kek_previous[%d]", i), prev)
 		if err != nil {
 			return err
 		}
@@ -285,8 +286,8 @@ func (a *App) applyDefaults() error {
 	if a.sites, err = newSiteRules(a.Sites, lifetime); err != nil {
 		return err
 	}
-	a.sched = Schedule{Interval: interval, Lifetime: lifetime, Lead: 2*a.poll + skew}
-	if err := a.sched.validate(); err != nil {
+	a.sched = keyring.Schedule{Interval: interval, Lifetime: lifetime, Lead: 2*a.poll + skew}
+	if err := a.sched.Validate(); err != nil {
 		return fmt.Errorf("rotation_interval %s, poll_interval %s, max_clock_skew %s: %v", interval, a.poll, skew, err)
 	}
 	if a.RingName == "" {
@@ -386,8 +387,8 @@ func servesTLS(srv *caddyhttp.Server) bool {
 // Caddy's start) and starts keeping it in step.
 func (a *App) Start() error {
 	if len(a.keks) == 0 {
-		path := defaultKEKPath()
-		kek, created, err := loadOrCreateLocalKEK(path)
+		path := keyring.DefaultKEKPath()
+		kek, created, err := keyring.LoadOrCreateLocalKEK(path)
 		if err != nil {
 			return fmt.Errorf("kek: no kek configured and the node-local one at %s is unusable: %v", path, err)
 		}
@@ -395,38 +396,32 @@ func (a *App) Start() error {
 			a.logger.Warn("generated a node-local key-encryption key; set the kek option to share the ring across a fleet",
 				zap.String("path", path))
 		}
-		a.keks = []*storage.KEK{kek}
-	}
-	a.sync = &ringSync{
-		store:     storage.RingStore{Storage: a.storage, Name: a.RingName},
-		keks:      a.keks,
-		sched:     a.sched,
-		poll:      a.poll,
-		gen:       NewRandomKey,
-		now:       time.Now,
-		logger:    a.logger,
-		rings:     a.rings,
-		opTimeout: 10 * time.Second,
+		a.keks = []*keyring.KEK{kek}
 	}
 	localDir := a.localDir
 	if localDir == "" {
 		localDir = caddy.AppDataDir()
 	}
-	a.sync.local = newLocalRing(localDir, a.RingName, a.storage)
-	// Start from the ring this node last held, so that damaged shared
-	// storage can neither lift a revocation nor roll the ring back.
-	a.sync.loadLocal()
+	a.sync = keyring.NewSync(keyring.SyncConfig{
+		Store:    keyring.Store{Storage: a.storage, Name: a.RingName},
+		KEKs:     a.keks,
+		Schedule: a.sched,
+		Poll:     a.poll,
+		Holder:   a.rings,
+		LocalDir: localDir,
+		Logger:   a.logger,
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	// One synchronous attempt so that a healthy node resumes from its first
 	// handshakes; failures are logged and retried in the background.
 	first, firstCancel := context.WithTimeout(ctx, 5*time.Second)
-	_ = a.sync.step(first)
+	_ = a.sync.Step(first)
 	firstCancel()
 	a.done = make(chan struct{})
 	go func() {
 		defer close(a.done)
-		a.sync.run(ctx)
+		a.sync.Run(ctx)
 	}()
 	running.Store(a)
 	return nil
@@ -446,11 +441,7 @@ func (a *App) Stop() error {
 // Cleanup releases the ring's key material held by this config.
 func (a *App) Cleanup() error {
 	if a.sync != nil {
-		a.sync.mu.Lock()
-		if a.sync.doc != nil {
-			a.sync.doc.Zero()
-		}
-		a.sync.mu.Unlock()
+		a.sync.Close()
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddytls"
 
 	"github.com/tlsresume/caddy-tlsresume/internal/pki"
+	"github.com/tlsresume/caddy-tlsresume/tlsresume/keyring"
 )
 
 // BenchmarkResumedServerWork is the plugin's server-side work for one
@@ -28,8 +29,8 @@ func BenchmarkResumedServerWork(b *testing.B) {
 	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 		b.Run(versionShort(v), func(b *testing.B) {
 			r, _ := testRing(b)
-			holder := new(ringHolder)
-			holder.store(r)
+			holder := new(keyring.Holder)
+			holder.Store(r)
 			cfg := &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: set.Root.Pool()}
 			clientAuth := &caddytls.ClientAuthentication{Mode: "require_and_verify"}
 			if err := clientAuth.ConfigureTLSConfig(cfg); err != nil {
@@ -80,6 +81,6 @@ func sessionFields(ss *tls.SessionState) ([]*x509.Certificate, [][]*x509.Certifi
 	return *(*[]*x509.Certificate)(unsafe.Add(base, p.Offset)), *(*[][]*x509.Certificate)(unsafe.Add(base, c.Offset))
 }
 
-func benchBind(pol *caddytls.ConnectionPolicy, holder *ringHolder) *policyBinding {
+func benchBind(pol *caddytls.ConnectionPolicy, holder *keyring.Holder) *policyBinding {
 	return bindPolicy(pol, "bench", holder, bindOptions{lifetime: 10 * time.Minute})
 }

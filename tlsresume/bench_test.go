@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddytls"
 
 	"github.com/tlsresume/caddy-tlsresume/internal/pki"
+	"github.com/tlsresume/caddy-tlsresume/tlsresume/keyring"
 )
 
 // BenchmarkHandshake measures mutual-TLS handshakes, full and resumed, for
@@ -64,8 +65,8 @@ func BenchmarkHandshake(b *testing.B) {
 func BenchmarkTicketHooks(b *testing.B) {
 	ss := realSessionState(b)
 	r, _ := testRing(b)
-	holder := new(ringHolder)
-	holder.store(r)
+	holder := new(keyring.Holder)
+	holder.Store(r)
 	pb := &policyBinding{ticketBinding: *testBinding(1, false), rings: holder, now: func() time.Time { return t0 }}
 	cs := tls.ConnectionState{ServerName: "api.example.com"}
 	bare := &tls.Config{}
@@ -117,8 +118,8 @@ func benchServerConfig(b *testing.B, set *pki.Set, v uint16, plugin bool) *tls.C
 	}
 	if plugin {
 		r, _ := testRing(b)
-		holder := new(ringHolder)
-		holder.store(r)
+		holder := new(keyring.Holder)
+		holder.Store(r)
 		pol := &caddytls.ConnectionPolicy{
 			TLSConfig:            cfg,
 			ClientAuthentication: clientAuth,

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tlsresume/caddy-tlsresume/internal/metrics"
+	"github.com/tlsresume/caddy-tlsresume/tlsresume/keyring"
 )
 
 // policyBinding takes over session tickets for one TLS connection policy:
@@ -18,7 +19,7 @@ import (
 // handshake the policy matches (TCP and QUIC alike).
 type policyBinding struct {
 	ticketBinding
-	rings *ringHolder
+	rings *keyring.Holder
 	now   func() time.Time
 
 	// sessions, when set, makes resumption stateful: tickets are handles
@@ -57,7 +58,7 @@ type bindOptions struct {
 var errDenied = errors.New("tls_resume: client certificate is revoked")
 
 // bindPolicy installs the hooks on pol for the named HTTP server.
-func bindPolicy(pol *caddytls.ConnectionPolicy, server string, rings *ringHolder, opts bindOptions) *policyBinding {
+func bindPolicy(pol *caddytls.ConnectionPolicy, server string, rings *keyring.Holder, opts bindOptions) *policyBinding {
 	cfg := pol.TLSConfig
 	realm := realmDigest(pol)
 	b := &policyBinding{
@@ -102,11 +103,11 @@ func bindPolicy(pol *caddytls.ConnectionPolicy, server string, rings *ringHolder
 // time is unknown, it hands out a ticket that never opens.
 func (b *policyBinding) wrapSession(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
 	now := b.now()
-	r := b.rings.load()
+	r := b.rings.Load()
 	if r == nil {
 		return placeholderNoRing, nil
 	}
-	k := r.sealingKey(now)
+	k := r.SealingKey(now)
 	if k == nil {
 		return placeholderNoRing, nil
 	}
@@ -170,7 +171,7 @@ func (b *policyBinding) unwrapSession(identity []byte, cs tls.ConnectionState) (
 		return nil, nil
 	}
 	now := b.now()
-	r := b.rings.load()
+	r := b.rings.Load()
 	var (
 		t      openedTicket
 		why    rejection
@@ -215,8 +216,8 @@ func (b *policyBinding) unwrapSession(identity []byte, cs tls.ConnectionState) (
 // policy's own verification (Caddy's client_auth verifier modules, ours and
 // third-party ones alike). It runs in UnwrapSession, before anything acts
 // on the session (see unwrapSession).
-func (b *policyBinding) admit(r *ring, state []byte, cs *tls.ConnectionState) rejection {
-	if b.verifyConnection == nil && (r == nil || !r.hasDenials()) {
+func (b *policyBinding) admit(r *keyring.Snapshot, state []byte, cs *tls.ConnectionState) rejection {
+	if b.verifyConnection == nil && (r == nil || !r.HasDenials()) {
 		return accepted // nothing to check: skip parsing the chain
 	}
 	start := time.Now()
@@ -247,13 +248,13 @@ func (b *policyBinding) admit(r *ring, state []byte, cs *tls.ConnectionState) re
 // check runs the client-authentication checks on cs: the policy's own
 // verification, then the deny list. It returns accepted, rejectVerifier or
 // rejectRevoked, with the verifier's error.
-func (b *policyBinding) check(r *ring, cs *tls.ConnectionState) (rejection, error) {
+func (b *policyBinding) check(r *keyring.Snapshot, cs *tls.ConnectionState) (rejection, error) {
 	if b.verifyConnection != nil {
 		if err := b.verifyConnection(*cs); err != nil {
 			return rejectVerifier, err
 		}
 	}
-	if len(cs.PeerCertificates) > 0 && r != nil && r.denies(cs.PeerCertificates[0]) {
+	if len(cs.PeerCertificates) > 0 && r != nil && r.Denies(cs.PeerCertificates[0]) {
 		return rejectRevoked, errDenied
 	}
 	return accepted, nil
@@ -267,7 +268,7 @@ func (b *policyBinding) verify(cs tls.ConnectionState) error {
 	mutual := len(cs.PeerCertificates) > 0
 	if !cs.DidResume {
 		start := time.Now()
-		why, err := b.check(b.rings.load(), &cs)
+		why, err := b.check(b.rings.Load(), &cs)
 		end := time.Now()
 		b.obs.verified(false, end.Sub(start))
 		if why != accepted {

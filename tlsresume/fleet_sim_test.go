@@ -3,64 +3,43 @@ package tlsresume
 import (
 	"context"
 	"math/rand/v2"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/certmagic"
+	"github.com/tlsresume/caddy-tlsresume/tlsresume/keyring"
 	"go.uber.org/zap"
-
-	"github.com/tlsresume/caddy-tlsresume/storage"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 type simNode struct {
-	sync     *ringSync
+	sync     *keyring.Sync
+	rings    *keyring.Holder
+	cfg      keyring.SyncConfig
 	offset   time.Duration
 	nextPoll time.Time
 }
 
-func newSimFleet(t *testing.T, clock *fakeClock, sched Schedule, poll time.Duration, offsets []time.Duration) []*simNode {
+func newSimFleet(t *testing.T, clock *fakeClock, sched keyring.Schedule, poll time.Duration, offsets []time.Duration) []*simNode {
 	t.Helper()
 	kek := testKEK(t, 1)
 	st := &certmagic.FileStorage{Path: t.TempDir()}
 	var nodes []*simNode
 	for _, off := range offsets {
 		n := &simNode{offset: off}
-		n.sync = &ringSync{
-			store:     storage.RingStore{Storage: st, Name: "sim"},
-			keks:      []*storage.KEK{kek},
-			sched:     sched,
-			poll:      poll,
-			gen:       NewRandomKey,
-			now:       func() time.Time { return clock.now().Add(off) },
-			logger:    zap.NewNop(),
-			rings:     new(ringHolder),
-			opTimeout: 5 * time.Second,
+		n.rings = new(keyring.Holder)
+		n.cfg = keyring.SyncConfig{
+			Store:    keyring.Store{Storage: st, Name: "sim"},
+			KEKs:     []*keyring.KEK{kek},
+			Schedule: sched,
+			Poll:     poll,
+			Holder:   n.rings,
+			Logger:   zap.NewNop(),
+			Now:      func() time.Time { return clock.now().Add(off) },
 		}
+		n.sync = keyring.NewSync(n.cfg)
 		nodes = append(nodes, n)
 	}
 	return nodes
-}
-
-func testKEK(t testing.TB, seed byte) *storage.KEK {
-	t.Helper()
-	m := make([]byte, storage.KEKSize)
-	for i := range m {
-		m[i] = seed + byte(i)
-	}
-	k, err := storage.NewKEK(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
 }
 
 // TestFleetSimulation runs three nodes whose clocks disagree by up to 80s
@@ -72,7 +51,7 @@ func TestFleetSimulation(t *testing.T) {
 	clock := &fakeClock{t: t0}
 	poll := 20 * time.Second
 	skew := time.Minute
-	sched := Schedule{Interval: 10 * time.Minute, Lifetime: 3 * time.Minute, Lead: 2*poll + skew}
+	sched := keyring.Schedule{Interval: 10 * time.Minute, Lifetime: 3 * time.Minute, Lead: 2*poll + skew}
 	nodes := newSimFleet(t, clock, sched, poll, []time.Duration{-40 * time.Second, 0, 40 * time.Second})
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -89,8 +68,8 @@ func TestFleetSimulation(t *testing.T) {
 	const total = 50 * time.Minute
 	for elapsed := time.Duration(0); elapsed < total; elapsed += time.Second {
 		for _, n := range nodes {
-			if now := n.sync.now(); !now.Before(n.nextPoll) {
-				if err := n.sync.step(ctx); err != nil {
+			if now := n.sync.Now(); !now.Before(n.nextPoll) {
+				if err := n.sync.Step(ctx); err != nil {
 					t.Fatalf("step: %v", err)
 				}
 				n.nextPoll = now.Add(poll)
@@ -98,20 +77,20 @@ func TestFleetSimulation(t *testing.T) {
 		}
 		// Two forced rotations from different nodes, mid-interval.
 		if elapsed == 14*time.Minute || elapsed == 33*time.Minute+17*time.Second {
-			if err := nodes[int(elapsed/time.Minute)%3].sync.rotate(ctx); err != nil {
+			if err := nodes[int(elapsed/time.Minute)%3].sync.Rotate(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
 
 		from := rng.IntN(len(nodes))
 		fn := nodes[from]
-		r := fn.sync.rings.load()
+		r := fn.rings.Load()
 		if r == nil {
 			t.Fatalf("node %d has no ring at %s", from, elapsed)
 		}
-		k := r.sealingKey(fn.sync.now())
-		sealers[k.id] = true
-		tk, err := b.sealTicket(k, fn.sync.now(), fn.sync.now(), "api.example.com", []byte("state"))
+		k := r.SealingKey(fn.sync.Now())
+		sealers[k.ID] = true
+		tk, err := b.sealTicket(k, fn.sync.Now(), fn.sync.Now(), "api.example.com", []byte("state"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,12 +109,12 @@ func TestFleetSimulation(t *testing.T) {
 			young := time.Duration(p.at.Unix()%int64((sched.Lifetime-2*skew)/time.Second)) * time.Second
 			switch age {
 			case young:
-				if _, why := b.openTicket(tn.sync.rings.load(), p.ticket, tn.sync.now(), "api.example.com"); why != accepted {
+				if _, why := b.openTicket(tn.rings.Load(), p.ticket, tn.sync.Now(), "api.example.com"); why != accepted {
 					t.Fatalf("at %s: ticket sealed on node %d %s ago refused by node %d: %s", elapsed, p.from, age, to, why)
 				}
 				opened++
 			case sched.Lifetime + 2*skew:
-				_, why := b.openTicket(tn.sync.rings.load(), p.ticket, tn.sync.now(), "api.example.com")
+				_, why := b.openTicket(tn.rings.Load(), p.ticket, tn.sync.Now(), "api.example.com")
 				switch why {
 				case accepted:
 					t.Fatalf("ticket %s old accepted", age)
@@ -153,12 +132,11 @@ func TestFleetSimulation(t *testing.T) {
 	}
 	var rotations uint64
 	for i, n := range nodes {
-		n.sync.mu.Lock()
-		rotations = n.sync.doc.Rotations
-		if len(n.sync.doc.Keys) > 4 {
-			t.Errorf("node %d holds %d keys: retired keys not pruned", i, len(n.sync.doc.Keys))
+		held := n.sync.State().Held
+		rotations = held.Rotations
+		if len(held.Keys) > 4 {
+			t.Errorf("node %d holds %d keys: retired keys not pruned", i, len(held.Keys))
 		}
-		n.sync.mu.Unlock()
 	}
 	// 50 minutes at a 10-minute interval with two forced rotations: at
 	// least five switches of the sealing key.

@@ -15,14 +15,14 @@ import (
 
 	"github.com/tlsresume/caddy-tlsresume/internal/certid"
 	"github.com/tlsresume/caddy-tlsresume/internal/pki"
-	"github.com/tlsresume/caddy-tlsresume/storage"
+	"github.com/tlsresume/caddy-tlsresume/tlsresume/keyring"
 )
 
 // testServer serves TLS on loopback with a policy bound by bindPolicy.
 type testServer struct {
 	addr    string
 	binding *policyBinding
-	rings   *ringHolder
+	rings   *keyring.Holder
 	cfg     *tls.Config
 	// refuse makes the policy's own VerifyConnection (standing in for
 	// Caddy's client_auth verifier modules) refuse every client.
@@ -34,10 +34,10 @@ type testServer struct {
 }
 
 // Each setup function adjusts the binding before the server listens.
-func newTestServer(t testing.TB, set *pki.Set, maxVersion uint16, ring *ring, setup ...func(*policyBinding)) *testServer {
+func newTestServer(t testing.TB, set *pki.Set, maxVersion uint16, ring *keyring.Snapshot, setup ...func(*policyBinding)) *testServer {
 	t.Helper()
-	ts := &testServer{rings: new(ringHolder)}
-	ts.rings.store(ring)
+	ts := &testServer{rings: new(keyring.Holder)}
+	ts.rings.Store(ring)
 	cfg := &tls.Config{
 		Certificates: []tls.Certificate{set.Server.TLSCertificate()},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
@@ -196,15 +196,15 @@ func TestDeniedCertificateRefused(t *testing.T) {
 	// Revoke A by fingerprint and B by issuer + serial.
 	sum := sha256.Sum256(set.ClientA.Cert.Raw)
 	d := doc.Clone()
-	d.Denied = []storage.DeniedCert{
+	d.Denied = []keyring.DeniedCert{
 		{SHA256: hex.EncodeToString(sum[:])},
 		{IssuerSHA256: certid.IssuerDigest(set.ClientB.Cert.RawIssuer), Serial: set.ClientB.Cert.SerialNumber.String()},
 	}
-	nr, err := newRing(d, testSchedule())
+	nr, err := keyring.NewSnapshot(d, testSchedule())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts.rings.store(nr)
+	ts.rings.Store(nr)
 	for name, cfg := range map[string]*tls.Config{"A (fingerprint)": cfgA, "B (issuer+serial)": cfgB} {
 		if cs, err := dial(t, ts.addr, cfg); err == nil {
 			t.Errorf("revoked client %s connected (resumed=%v)", name, cs.DidResume)
@@ -245,8 +245,8 @@ func TestRingSwapKeepsServing(t *testing.T) {
 	// Another fleet's ring (unknown keys): a silent full handshake.
 	s := testSchedule()
 	other, _ := s.Maintain(nil, t0, seqKeysFrom(500))
-	or, _ := newRing(other, s)
-	ts.rings.store(or)
+	or, _ := keyring.NewSnapshot(other, s)
+	ts.rings.Store(or)
 	cs, err := dial(t, ts.addr, cfg)
 	if err != nil {
 		t.Fatal(err)

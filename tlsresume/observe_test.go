@@ -15,6 +15,7 @@ import (
 
 	"github.com/tlsresume/caddy-tlsresume/internal/pki"
 	"github.com/tlsresume/caddy-tlsresume/storage"
+	"github.com/tlsresume/caddy-tlsresume/tlsresume/keyring"
 )
 
 func histogramCount(t *testing.T, o prometheus.Observer) uint64 {
@@ -133,8 +134,8 @@ func TestRefusalLogRateLimited(t *testing.T) {
 // tickets come back counted under their true cause.
 func TestRejectionLabels(t *testing.T) {
 	r, _ := testRing(t)
-	holder := new(ringHolder)
-	holder.store(r)
+	holder := new(keyring.Holder)
+	holder.Store(r)
 	pb := &policyBinding{ticketBinding: *testBinding(1, false), rings: holder, now: func() time.Time { return t0 }}
 	total := func() float64 {
 		var sum float64

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tlsresume/caddy-tlsresume/internal/metrics"
-	"github.com/tlsresume/caddy-tlsresume/storage"
+	"github.com/tlsresume/caddy-tlsresume/tlsresume/keyring"
 )
 
 // running is the tls_resume app of the config Caddy is running, for the
@@ -59,7 +60,7 @@ type Status struct {
 	// Denied is the deny list: each entry ends when the certificate it
 	// names expires (not_after), or 400 days after it was added when
 	// that is unknown.
-	Denied []storage.DeniedCert `json:"denied"`
+	Denied []keyring.DeniedCert `json:"denied"`
 
 	RotationInterval string `json:"rotation_interval"`
 	TicketLifetime   string `json:"ticket_lifetime"`
@@ -135,26 +136,24 @@ func (a *App) Status() (*Status, error) {
 	if s == nil {
 		return nil, ErrNotRunning
 	}
-	now := s.now()
+	now := s.Now()
 	st := &Status{
-		Ring:             s.store.Name,
-		KEKID:            s.keks[0].ID(),
+		Ring:             a.RingName,
+		KEKID:            a.keks[0].ID(),
 		Keys:             []KeyStatus{},
-		Denied:           []storage.DeniedCert{},
-		RotationInterval: s.sched.Interval.String(),
-		TicketLifetime:   s.sched.Lifetime.String(),
-		PollInterval:     s.poll.String(),
+		Denied:           []keyring.DeniedCert{},
+		RotationInterval: a.sched.Interval.String(),
+		TicketLifetime:   a.sched.Lifetime.String(),
+		PollInterval:     a.poll.String(),
 		TicketRejections: map[string]uint64{},
 		Refusals:         map[string]uint64{},
 		EarlyData:        map[string]uint64{},
 		Now:              now.UTC(),
 	}
-	s.mu.Lock()
-	// Report the ring handshakes use: none when the stored one could not
-	// be opened (s.doc may still hold the last one this node loaded).
-	if d := s.doc; d != nil && s.rings.load() != nil {
+	held := s.State()
+	if d := held.Held; d != nil {
 		st.Version, st.Rotations = d.Version, d.Rotations
-		st.Keys = keyStatuses(d, s.sched, now)
+		st.Keys = keyStatuses(d, a.sched, now)
 		for _, k := range st.Keys {
 			if k.State == KeySealing {
 				st.SealingKeyID = k.ID
@@ -167,25 +166,24 @@ func (a *App) Status() (*Status, error) {
 		st.DeniedCertificates = len(d.Denied)
 		st.Denied = append(st.Denied, d.Denied...)
 	}
-	if s.anomaly != "" {
-		st.Store.LastRepair = s.anomaly
-		t := s.anomalyAt.UTC()
+	if held.LastRepair != "" {
+		st.Store.LastRepair = held.LastRepair
+		t := held.LastRepairAt.UTC()
 		st.Store.LastRepairAt = &t
 	}
-	if !s.lastSynced.IsZero() {
-		t := s.lastSynced.UTC()
+	if !held.LastSynced.IsZero() {
+		t := held.LastSynced.UTC()
 		st.Store.LastSynced = &t
 	}
-	if s.lastErr != nil {
-		st.Store.LastError = s.lastErr.Error()
-		t := s.lastErrAt.UTC()
+	if held.LastError != nil {
+		st.Store.LastError = held.LastError.Error()
+		t := held.LastErrorAt.UTC()
 		st.Store.LastErrorAt = &t
 	}
-	st.Store.Failures = s.failures
-	s.mu.Unlock()
+	st.Store.Failures = held.Failures
 
 	if a.sessions != nil {
-		st.SessionStore = a.sessions.status(a.sync.now())
+		st.SessionStore = a.sessions.status(now)
 	}
 
 	collectCounters(metrics.Handshakes, func(labels map[string]string, v uint64) {
@@ -227,7 +225,7 @@ func (a *App) Status() (*Status, error) {
 }
 
 // keyStatuses describes doc's keys at now.
-func keyStatuses(d *storage.RingDocument, sched Schedule, now time.Time) []KeyStatus {
+func keyStatuses(d *keyring.Document, sched keyring.Schedule, now time.Time) []KeyStatus {
 	sealing := -1
 	for i, k := range d.Keys {
 		if !k.Activate.After(now) {
@@ -235,12 +233,12 @@ func keyStatuses(d *storage.RingDocument, sched Schedule, now time.Time) []KeySt
 		}
 	}
 	if sealing < 0 && len(d.Keys) > 0 {
-		sealing = 0 // as ring.sealingKey: a clock behind the ring uses the first key
+		sealing = 0 // as Snapshot.SealingKey: a clock behind the ring uses the first key
 	}
 	out := make([]KeyStatus, 0, len(d.Keys))
 	for i, k := range d.Keys {
 		ks := KeyStatus{
-			ID:         keyIDString(k.ID),
+			ID:         keyring.FormatKeyID(k.ID),
 			Published:  k.Published.UTC(),
 			Activate:   k.Activate.UTC(),
 			AgeSeconds: now.Sub(k.Activate).Round(time.Second).Seconds(),
@@ -253,7 +251,7 @@ func keyStatuses(d *storage.RingDocument, sched Schedule, now time.Time) []KeySt
 		default:
 			ks.State = KeyStaged
 		}
-		if exp := sched.keyExpiry(d, i); !exp.IsZero() && ks.State != KeyStaged {
+		if exp := sched.KeyExpiry(d, i); !exp.IsZero() && ks.State != KeyStaged {
 			exp = exp.UTC()
 			ks.Expires = &exp
 		}
@@ -288,14 +286,14 @@ func collectCounters(c prometheus.Collector, fn func(map[string]string, uint64))
 //
 // With emergency set (a ticket key leaked) every key is dropped at once, a
 // fresh key seals immediately and every earlier ticket is invalidated; see
-// Schedule.Emergency.
+// keyring.Sync.EmergencyRotate.
 func (a *App) Rotate(ctx context.Context, emergency bool) (*Status, error) {
 	if a.sync == nil {
 		return nil, ErrNotRunning
 	}
-	rotate := a.sync.rotate
+	rotate := a.sync.Rotate
 	if emergency {
-		rotate = a.sync.emergencyRotate
+		rotate = a.sync.EmergencyRotate
 	}
 	if err := rotate(ctx); err != nil {
 		return nil, err
@@ -303,47 +301,53 @@ func (a *App) Rotate(ctx context.Context, emergency bool) (*Status, error) {
 	return a.Status()
 }
 
-// Invalidate makes every ticket issued before the given time unusable on
-// every node sharing the ring. An earlier time than the one already in
-// force changes nothing. It returns the time in force afterwards.
+// Invalidate makes every ticket issued before the given time (the zero
+// time: now) unusable on every node sharing the ring. An earlier time than
+// the one already in force changes nothing; a time more than a minute
+// ahead is refused. It returns the time in force afterwards.
 func (a *App) Invalidate(ctx context.Context, before time.Time) (time.Time, error) {
 	if a.sync == nil {
 		return time.Time{}, ErrNotRunning
 	}
-	if err := a.sync.invalidate(ctx, before); err != nil {
+	now := a.sync.Now()
+	if before.IsZero() {
+		before = now
+	} else if before.After(now.Add(maxInvalidateAhead)) {
+		return time.Time{}, invalidInput{fmt.Errorf("before: %s is in the future (now %s)", before.Format(time.RFC3339), now.UTC().Format(time.RFC3339))}
+	}
+	inForce, err := a.sync.Invalidate(ctx, before)
+	if err != nil {
 		return time.Time{}, err
 	}
 	// Every stored session predates a "before" that is not in the past
 	// (tickets carry whole seconds, so "now" means this second): delete
 	// them all from the session store. This is only clean-up: the ring's
 	// invalidation time already refuses them on every node.
-	if a.sessions != nil && before.Unix() >= a.sync.now().Unix() {
+	if a.sessions != nil && before.Unix() >= now.Unix() {
 		a.cleanUpStore("invalidate", func(ctx context.Context) error { return a.sessions.store.InvalidateAll(ctx) })
 	}
-	a.sync.mu.Lock()
-	defer a.sync.mu.Unlock()
-	if a.sync.doc == nil {
-		return before, nil
-	}
-	return a.sync.doc.InvalidatedBefore, nil
+	return inForce, nil
 }
 
 // Revoke adds a client certificate to the fleet's deny list: on every node
 // that has loaded the ring, its sessions no longer resume and its full
 // handshakes are refused. A certificate this fleet has never seen may be
 // revoked (it may be presented later); a duplicate entry changes nothing.
-func (a *App) Revoke(ctx context.Context, entry storage.DeniedCert) error {
+// An entry without Added gets the current time. It returns the entry as
+// stored and the number of entries on the deny list afterwards.
+func (a *App) Revoke(ctx context.Context, entry keyring.DeniedCert) (keyring.DeniedCert, int, error) {
 	if a.sync == nil {
-		return ErrNotRunning
+		return entry, 0, ErrNotRunning
 	}
 	if entry.SHA256 == "" && (entry.IssuerSHA256 == "" || entry.Serial == "") {
-		return errors.New("revoke: a leaf SHA-256, or an issuer digest and a serial, is required")
+		return entry, 0, invalidInput{errors.New("revoke: a leaf SHA-256, or an issuer digest and a serial, is required")}
 	}
 	if entry.Added.IsZero() {
-		entry.Added = a.sync.now().UTC()
+		entry.Added = a.sync.Now().UTC()
 	}
-	if err := a.sync.deny(ctx, entry); err != nil {
-		return err
+	denied, err := a.sync.Deny(ctx, entry)
+	if err != nil {
+		return entry, 0, err
 	}
 	// Delete the certificate's stored sessions everywhere (only clean-up:
 	// the deny list already refuses it on every handshake). Sessions are
@@ -358,8 +362,19 @@ func (a *App) Revoke(ctx context.Context, entry storage.DeniedCert) error {
 			})
 		}
 	}
-	return nil
+	return entry, denied, nil
 }
+
+// maxInvalidateAhead is how far in the future an invalidation may reach:
+// a little clock skew is fine, but a time far ahead would silently turn
+// resumption off until then.
+const maxInvalidateAhead = time.Minute
+
+// invalidInput is an operation refused for what it was asked (the admin
+// API answers 400), not for a storage failure.
+type invalidInput struct{ error }
+
+func (e invalidInput) Unwrap() error { return e.error }
 
 // cleanUpStore runs a session-store deletion for an admin operation. A
 // failure is logged, not returned: the operation is already in force through

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/tlsresume/caddy-tlsresume/internal/certid"
-	"github.com/tlsresume/caddy-tlsresume/storage"
+	"github.com/tlsresume/caddy-tlsresume/tlsresume/keyring"
 )
 
 // RevokeRequest is the body of POST /tls_resume/revoke. It names one client
@@ -54,8 +54,8 @@ const maxReasonLen = 256
 
 // DeniedCert validates the request and returns the deny-list entry it names
 // (without the Added time). Errors name the offending field.
-func (r RevokeRequest) DeniedCert() (storage.DeniedCert, error) {
-	var d storage.DeniedCert
+func (r RevokeRequest) DeniedCert() (keyring.DeniedCert, error) {
+	var d keyring.DeniedCert
 	if len(r.Reason) > maxReasonLen {
 		return d, fmt.Errorf("reason: longer than %d bytes", maxReasonLen)
 	}

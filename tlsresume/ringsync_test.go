@@ -9,57 +9,54 @@ import (
 	"time"
 
 	"github.com/tlsresume/caddy-tlsresume/internal/pki"
-	"github.com/tlsresume/caddy-tlsresume/storage"
+	"github.com/tlsresume/caddy-tlsresume/tlsresume/keyring"
 )
 
 // Invalidate and deny reach every node through the shared ring.
 func TestInvalidateAndDenyAcrossNodes(t *testing.T) {
 	clock := &fakeClock{t: t0}
-	sched := Schedule{Interval: time.Hour, Lifetime: 10 * time.Minute, Lead: 3 * time.Minute}
+	sched := keyring.Schedule{Interval: time.Hour, Lifetime: 10 * time.Minute, Lead: 3 * time.Minute}
 	nodes := newSimFleet(t, clock, sched, time.Minute, []time.Duration{0, 0})
 	ctx := context.Background()
 	a, b := nodes[0].sync, nodes[1].sync
-	if err := a.step(ctx); err != nil {
+	ar, br := nodes[0].rings, nodes[1].rings
+	if err := a.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
 	bind := testBinding(1, false)
-	tk, _ := bind.sealTicket(a.rings.load().sealingKey(clock.now()), clock.now(), clock.now(), "h", []byte("s"))
+	tk, _ := bind.sealTicket(ar.Load().SealingKey(clock.now()), clock.now(), clock.now(), "h", []byte("s"))
 	clock.add(2 * time.Second)
 
-	if err := a.invalidate(ctx, clock.now()); err != nil {
+	if _, err := a.Invalidate(ctx, clock.now()); err != nil {
 		t.Fatal(err)
 	}
 	set, _ := pki.NewSet(pki.ECDSAP256)
 	sum := sha256.Sum256(set.ClientA.Cert.Raw)
-	if err := a.deny(ctx, storage.DeniedCert{SHA256: hex.EncodeToString(sum[:]), Added: clock.now()}); err != nil {
+	if _, err := a.Deny(ctx, keyring.DeniedCert{SHA256: hex.EncodeToString(sum[:]), Added: clock.now()}); err != nil {
 		t.Fatal(err)
 	}
 	// Denying twice is a no-op.
-	a.mu.Lock()
-	v := a.doc.Version
-	a.mu.Unlock()
-	if err := a.deny(ctx, storage.DeniedCert{SHA256: hex.EncodeToString(sum[:])}); err != nil {
+	v := a.State().Held.Version
+	if _, err := a.Deny(ctx, keyring.DeniedCert{SHA256: hex.EncodeToString(sum[:])}); err != nil {
 		t.Fatal(err)
 	}
-	a.mu.Lock()
-	if a.doc.Version != v {
+	if a.State().Held.Version != v {
 		t.Error("duplicate deny rewrote the ring")
 	}
-	a.mu.Unlock()
 
-	if err := b.step(ctx); err != nil {
+	if err := b.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, why := bind.openTicket(b.rings.load(), tk, clock.now(), "h"); why != rejectInvalidated {
+	if _, why := bind.openTicket(br.Load(), tk, clock.now(), "h"); why != rejectInvalidated {
 		t.Fatalf("node b opened an invalidated ticket: %s", why)
 	}
-	if !b.rings.load().denies(set.ClientA.Cert) || b.rings.load().denies(set.ClientB.Cert) {
+	if !br.Load().Denies(set.ClientA.Cert) || br.Load().Denies(set.ClientB.Cert) {
 		t.Fatal("deny list not applied on node b")
 	}
 	// Tickets issued after the invalidation still open.
 	clock.add(time.Second)
-	tk2, _ := bind.sealTicket(b.rings.load().sealingKey(clock.now()), clock.now(), clock.now(), "h", []byte("s"))
-	if _, why := bind.openTicket(a.rings.load(), tk2, clock.now(), "h"); why != accepted {
+	tk2, _ := bind.sealTicket(br.Load().SealingKey(clock.now()), clock.now(), clock.now(), "h", []byte("s"))
+	if _, why := bind.openTicket(ar.Load(), tk2, clock.now(), "h"); why != accepted {
 		t.Fatalf("fresh ticket: %s", why)
 	}
 }
@@ -73,25 +70,28 @@ func TestOtherKEKNeverOverwrites(t *testing.T) {
 	nodes := newSimFleet(t, clock, sched, time.Minute, []time.Duration{0, 0})
 	ctx := context.Background()
 	good, bad := nodes[0].sync, nodes[1].sync
-	if err := good.step(ctx); err != nil {
+	if err := good.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := bad.step(ctx); err != nil {
+	if err := bad.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
-	held := bad.rings.load()
-	bad.keks = []*storage.KEK{testKEK(t, 99)}
-	before, _ := good.store.Load(ctx)
-	if err := bad.step(ctx); !errors.Is(err, storage.ErrOtherKEK) {
+	held := nodes[1].rings.Load()
+	// The same node, restarted with another KEK.
+	cfg := nodes[1].cfg
+	cfg.KEKs = []*keyring.KEK{testKEK(t, 99)}
+	bad = keyring.NewSync(cfg)
+	before, _ := cfg.Store.Load(ctx)
+	if err := bad.Step(ctx); !errors.Is(err, keyring.ErrOtherKEK) {
 		t.Fatalf("step with another KEK: %v", err)
 	}
-	if bad.rings.load() != held {
+	if nodes[1].rings.Load() != held {
 		t.Fatal("node dropped the ring it holds")
 	}
-	if err := bad.rotate(ctx); !errors.Is(err, storage.ErrOtherKEK) {
+	if err := bad.Rotate(ctx); !errors.Is(err, keyring.ErrOtherKEK) {
 		t.Fatalf("rotate with another KEK: %v", err)
 	}
-	after, _ := good.store.Load(ctx)
+	after, _ := cfg.Store.Load(ctx)
 	if string(before) != string(after) {
 		t.Fatal("ring overwritten")
 	}
@@ -101,32 +101,33 @@ func TestOtherKEKNeverOverwrites(t *testing.T) {
 // open nowhere once nodes have polled, and the fresh key seals at once.
 func TestEmergencyRotationDropsLeakedKeys(t *testing.T) {
 	clock := &fakeClock{t: t0}
-	sched := Schedule{Interval: time.Hour, Lifetime: 10 * time.Minute, Lead: 3 * time.Minute}
+	sched := keyring.Schedule{Interval: time.Hour, Lifetime: 10 * time.Minute, Lead: 3 * time.Minute}
 	nodes := newSimFleet(t, clock, sched, time.Minute, []time.Duration{0, 0})
 	ctx := context.Background()
 	a, b := nodes[0].sync, nodes[1].sync
-	if err := a.step(ctx); err != nil {
+	ar, br := nodes[0].rings, nodes[1].rings
+	if err := a.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.step(ctx); err != nil {
+	if err := b.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
 	bind := testBinding(1, false)
-	leaked := b.rings.load().sealingKey(clock.now())
+	leaked := br.Load().SealingKey(clock.now())
 	old, _ := bind.sealTicket(leaked, clock.now(), clock.now(), "h", []byte("s"))
 	// A forger holding the leaked key can stamp any issue time.
 	forgedLater, _ := bind.sealTicket(leaked, clock.now().Add(time.Hour), clock.now().Add(time.Hour), "h", []byte("s"))
 	clock.add(time.Second)
 
-	if err := a.emergencyRotate(ctx); err != nil {
+	if err := a.EmergencyRotate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.step(ctx); err != nil {
+	if err := b.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range nodes {
-		r := n.sync.rings.load()
-		if r.key(leaked.id) != nil {
+		r := n.rings.Load()
+		if r.Key(leaked.ID) != nil {
 			t.Fatal("leaked key still in the ring")
 		}
 		for _, tk := range [][]byte{old, forgedLater} {
@@ -134,13 +135,13 @@ func TestEmergencyRotationDropsLeakedKeys(t *testing.T) {
 				t.Fatal("ticket sealed with the leaked key still opens")
 			}
 		}
-		if k := r.sealingKey(clock.now()); k == nil || k.id == leaked.id {
+		if k := r.SealingKey(clock.now()); k == nil || k.ID == leaked.ID {
 			t.Fatal("no fresh sealing key")
 		}
 	}
 	clock.add(2 * time.Second)
-	fresh, _ := bind.sealTicket(a.rings.load().sealingKey(clock.now()), clock.now(), clock.now(), "h", []byte("s"))
-	if _, why := bind.openTicket(b.rings.load(), fresh, clock.now(), "h"); why != accepted {
+	fresh, _ := bind.sealTicket(ar.Load().SealingKey(clock.now()), clock.now(), clock.now(), "h", []byte("s"))
+	if _, why := bind.openTicket(br.Load(), fresh, clock.now(), "h"); why != accepted {
 		t.Fatalf("fresh ticket after emergency rotation: %s", why)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tlsresume/caddy-tlsresume/internal/metrics"
 	"github.com/tlsresume/caddy-tlsresume/storage"
+	"github.com/tlsresume/caddy-tlsresume/tlsresume/keyring"
 )
 
 // sessions puts a session store behind the ticket hooks (stateful
@@ -164,7 +165,7 @@ func (b *policyBinding) wrapStored(s *sessions, cs tls.ConnectionState, sealed [
 
 // openStored looks a handle ticket up and opens the stored session. It
 // returns the session's store ID too, for the early-data claim.
-func (b *policyBinding) openStored(s *sessions, r *ring, ticket []byte, sni string, now time.Time) (openedTicket, []byte, rejection) {
+func (b *policyBinding) openStored(s *sessions, r *keyring.Snapshot, ticket []byte, sni string, now time.Time) (openedTicket, []byte, rejection) {
 	if len(ticket) != storeTicketLen {
 		return openedTicket{}, nil, rejectMalformed
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/tlsresume/caddy-tlsresume/internal/pki"
 	"github.com/tlsresume/caddy-tlsresume/internal/testredis"
 	"github.com/tlsresume/caddy-tlsresume/storage"
+	"github.com/tlsresume/caddy-tlsresume/tlsresume/keyring"
 )
 
 // BenchmarkStoreHooks is the per-resumption work of the ticket hooks
@@ -21,8 +22,8 @@ import (
 func BenchmarkStoreHooks(b *testing.B) {
 	ss := realSessionState(b)
 	r, _ := testRing(b)
-	holder := new(ringHolder)
-	holder.store(r)
+	holder := new(keyring.Holder)
+	holder.Store(r)
 	cs := tls.ConnectionState{ServerName: "api.example.com"}
 	srv := testredis.Must(b)
 	opts, _ := SessionStorePolicy{Budget: 1e9}.withDefaults()
@@ -80,8 +81,8 @@ func BenchmarkResumedHandshakeLatency(b *testing.B) {
 	} {
 		cfg := benchServerConfig(b, set, tls.VersionTLS13, false)
 		r, _ := testRing(b)
-		holder := new(ringHolder)
-		holder.store(r)
+		holder := new(keyring.Holder)
+		holder.Store(r)
 		pol := &caddytls.ConnectionPolicy{
 			TLSConfig:            cfg,
 			ClientAuthentication: &caddytls.ClientAuthentication{Mode: "require_and_verify"},

@@ -19,6 +19,7 @@ import (
 	"github.com/tlsresume/caddy-tlsresume/internal/pki"
 	"github.com/tlsresume/caddy-tlsresume/internal/testredis"
 	"github.com/tlsresume/caddy-tlsresume/storage"
+	"github.com/tlsresume/caddy-tlsresume/tlsresume/keyring"
 )
 
 // withStore makes a test server's binding stateful on store. Its clock
@@ -405,12 +406,12 @@ func TestStoredSessionsFollowRing(t *testing.T) {
 	// Deny A: its stored session must not let it back in.
 	sum := sha256.Sum256(set.ClientA.Cert.Raw)
 	d := doc.Clone()
-	d.Denied = []storage.DeniedCert{{SHA256: hex.EncodeToString(sum[:])}}
-	nr, err := newRing(d, testSchedule())
+	d.Denied = []keyring.DeniedCert{{SHA256: hex.EncodeToString(sum[:])}}
+	nr, err := keyring.NewSnapshot(d, testSchedule())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts.rings.store(nr)
+	ts.rings.Store(nr)
 	if cs, err := dial(t, ts.addr, cfgA); err == nil {
 		t.Fatalf("denied client connected (resumed=%v)", cs.DidResume)
 	}
@@ -421,11 +422,11 @@ func TestStoredSessionsFollowRing(t *testing.T) {
 	// Invalidate everything issued until now (the binding's clock).
 	d = d.Clone()
 	d.InvalidatedBefore = ts.binding.now().Add(time.Second)
-	nr, err = newRing(d, testSchedule())
+	nr, err = keyring.NewSnapshot(d, testSchedule())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts.rings.store(nr)
+	ts.rings.Store(nr)
 	before := rejections(rejectInvalidated)
 	if mustDial(t, ts.addr, cfgB).DidResume {
 		t.Fatal("session stored before the invalidation resumed")
@@ -440,16 +441,16 @@ func TestStoredSessionsFollowRing(t *testing.T) {
 // only the session the store holds under the handle we issued.
 func FuzzUnwrapStoredSession(f *testing.F) {
 	sched := testSchedule()
-	doc, err := sched.Maintain(nil, t0, NewRandomKey)
+	doc, err := sched.Maintain(nil, t0, keyring.NewRandomKey)
 	if err != nil {
 		f.Fatal(err)
 	}
-	r, err := newRing(doc, sched)
+	r, err := keyring.NewSnapshot(doc, sched)
 	if err != nil {
 		f.Fatal(err)
 	}
-	holder := new(ringHolder)
-	holder.store(r)
+	holder := new(keyring.Holder)
+	holder.Store(r)
 	opts, _ := SessionStorePolicy{Fallback: FallbackStateless}.withDefaults()
 	pb := &policyBinding{ticketBinding: *testBinding(1, false), rings: holder, now: func() time.Time { return t0 }}
 	pb.sessions = newSessions(memoryStore(f, 16), opts, 10*time.Minute, zap.NewNop())
@@ -503,7 +504,7 @@ func TestAdminOperationsCleanSessionStore(t *testing.T) {
 	put("a2", leafA)
 	put("b1", leafB)
 
-	if err := a.Revoke(ctx, storage.DeniedCert{SHA256: hex.EncodeToString(leafA[:])}); err != nil {
+	if _, _, err := a.Revoke(ctx, keyring.DeniedCert{SHA256: hex.EncodeToString(leafA[:])}); err != nil {
 		t.Fatal(err)
 	}
 	if present("a1") || present("a2") || !present("b1") {
@@ -511,7 +512,7 @@ func TestAdminOperationsCleanSessionStore(t *testing.T) {
 	}
 	// Invalidating up to a past time leaves later sessions to the ring's
 	// check; invalidating up to now deletes everything stored.
-	if _, err := a.Invalidate(ctx, a.sync.now().Add(-time.Hour)); err != nil {
+	if _, err := a.Invalidate(ctx, a.sync.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if !present("b1") {
@@ -519,7 +520,7 @@ func TestAdminOperationsCleanSessionStore(t *testing.T) {
 	}
 	// (A second ahead, so that the clock's second cannot tick over between
 	// this call and the check inside it.)
-	if _, err := a.Invalidate(ctx, a.sync.now().Add(time.Second)); err != nil {
+	if _, err := a.Invalidate(ctx, a.sync.Now().Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if present("b1") {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/tlsresume/caddy-tlsresume/tlsresume/keyring"
 )
 
 func TestSiteRulesValidation(t *testing.T) {
@@ -83,7 +84,7 @@ func TestSiteBoundTickets(t *testing.T) {
 	b := testBinding(1, true) // resume_across_hosts
 	b.lifetime = 1800
 	b.sites = rs
-	k := r.sealingKey(t0)
+	k := r.SealingKey(t0)
 	pay, _ := b.sealTicket(k, t0, t0, "pay.example.com", []byte("s"))
 	www, _ := b.sealTicket(k, t0, t0, "www.example.com", []byte("s"))
 	for _, tc := range []struct {
@@ -104,8 +105,8 @@ func TestSiteBoundTickets(t *testing.T) {
 			t.Errorf("%s: %s, want %s", tc.name, why, tc.want)
 		}
 	}
-	pb := &policyBinding{ticketBinding: *b, rings: new(ringHolder), now: func() time.Time { return t0 }}
-	pb.rings.store(r)
+	pb := &policyBinding{ticketBinding: *b, rings: new(keyring.Holder), now: func() time.Time { return t0 }}
+	pb.rings.Store(r)
 	if tk, _ := pb.wrapSession(tlsConnState("off.example.com"), realSessionState(t)); string(tk) != string(placeholderDisabled) {
 		t.Fatalf("site with resumption off got ticket %x", tk)
 	}

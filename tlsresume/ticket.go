@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"time"
+
+	"github.com/tlsresume/caddy-tlsresume/tlsresume/keyring"
 )
 
 // Ticket layout (all integers big-endian):
@@ -188,11 +190,11 @@ type openedTicket struct {
 
 // sealTicket seals state (SessionState.Bytes) under k at now for sni;
 // authAt is when the session's client last completed a full handshake.
-func (b *ticketBinding) sealTicket(k *ringKey, now, authAt time.Time, sni string, state []byte) ([]byte, error) {
+func (b *ticketBinding) sealTicket(k *keyring.TicketKey, now, authAt time.Time, sni string, state []byte) ([]byte, error) {
 	out := make([]byte, ticketHeaderLen, ticketHeaderLen+timesLen+len(state)+ticketTagLen)
 	site := b.siteFor(sni)
 	out[0] = ticketVersion
-	binary.BigEndian.PutUint32(out[1:5], k.id)
+	binary.BigEndian.PutUint32(out[1:5], k.ID)
 	binary.BigEndian.PutUint16(out[5:7], b.realmHintFor(site))
 	binary.BigEndian.PutUint16(out[7:9], b.hostHint(sni))
 	var nonce [ticketNonceLen]byte
@@ -207,12 +209,12 @@ func (b *ticketBinding) sealTicket(k *ringKey, now, authAt time.Time, sni string
 	out = append(out, state...)
 	var aadBuf [ticketHeaderLen + 32 + 8 + maxSNILen]byte
 	aad := b.aad(aadBuf[:0], out[:ticketHeaderLen], site, sni)
-	return k.aead.Seal(out[:ticketHeaderLen], nonce[:], out[ticketHeaderLen:], aad), nil
+	return k.AEAD.Seal(out[:ticketHeaderLen], nonce[:], out[ticketHeaderLen:], aad), nil
 }
 
 // openTicket returns what ticket holds, or why it must not resume. It never
 // modifies ticket.
-func (b *ticketBinding) openTicket(r *ring, ticket []byte, now time.Time, sni string) (openedTicket, rejection) {
+func (b *ticketBinding) openTicket(r *keyring.Snapshot, ticket []byte, now time.Time, sni string) (openedTicket, rejection) {
 	if len(ticket) > 0 && ticket[0] == 0 {
 		return openedTicket{}, placeholderRejection(ticket)
 	}
@@ -222,11 +224,11 @@ func (b *ticketBinding) openTicket(r *ring, ticket []byte, now time.Time, sni st
 	if r == nil {
 		return openedTicket{}, rejectNoRing
 	}
-	k := r.key(binary.BigEndian.Uint32(ticket[1:5]))
+	k := r.Key(binary.BigEndian.Uint32(ticket[1:5]))
 	if k == nil {
 		return openedTicket{}, rejectUnknownKey
 	}
-	if !k.expire.IsZero() && now.After(k.expire) {
+	if !k.Expire.IsZero() && now.After(k.Expire) {
 		return openedTicket{}, rejectRetiredKey
 	}
 	site := b.siteFor(sni)
@@ -245,7 +247,7 @@ func (b *ticketBinding) openTicket(r *ring, ticket []byte, now time.Time, sni st
 	}
 	var aadBuf [ticketHeaderLen + 32 + 8 + maxSNILen]byte
 	aad := b.aad(aadBuf[:0], ticket[:ticketHeaderLen], site, sni)
-	plain, err := k.aead.Open(nil, ticket[9:ticketHeaderLen], ticket[ticketHeaderLen:], aad)
+	plain, err := k.AEAD.Open(nil, ticket[9:ticketHeaderLen], ticket[ticketHeaderLen:], aad)
 	if err != nil {
 		return openedTicket{}, rejectTampered
 	}
@@ -266,7 +268,7 @@ func (b *ticketBinding) openTicket(r *ring, ticket []byte, now time.Time, sni st
 	// Invalidation ends sessions, so it too applies to the
 	// authentication: a ticket re-issued after the invalidation time to a
 	// session authenticated before it is refused as well.
-	case authAt < r.invalidatedBefore:
+	case authAt < r.InvalidatedBefore:
 		return openedTicket{}, rejectInvalidated
 	}
 	return openedTicket{state: plain[timesLen:], authAt: authAt}, accepted

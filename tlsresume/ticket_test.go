@@ -6,18 +6,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tlsresume/caddy-tlsresume/storage"
+	"github.com/tlsresume/caddy-tlsresume/tlsresume/keyring"
 )
 
 // testRing builds a ring at t0 with key 1 sealing and key 2 staged.
-func testRing(t testing.TB) (*ring, *storage.RingDocument) {
+func testRing(t testing.TB) (*keyring.Snapshot, *keyring.Document) {
 	t.Helper()
 	s := testSchedule()
 	doc, err := s.Maintain(nil, t0, seqKeys())
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := newRing(doc, s)
+	r, err := keyring.NewSnapshot(doc, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestTicketRoundTrip(t *testing.T) {
 	r, _ := testRing(t)
 	b := testBinding(1, false)
 	state := []byte("session state bytes")
-	tk, err := b.sealTicket(r.sealingKey(t0), t0, t0, "API.Example.com", state)
+	tk, err := b.sealTicket(r.SealingKey(t0), t0, t0, "API.Example.com", state)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,22 +49,22 @@ func TestTicketRoundTrip(t *testing.T) {
 func TestTicketRejections(t *testing.T) {
 	r, doc := testRing(t)
 	b := testBinding(1, false)
-	k1 := r.sealingKey(t0)
+	k1 := r.SealingKey(t0)
 	good, _ := b.sealTicket(k1, t0, t0, "a.example.com", []byte("s"))
 	now := t0.Add(time.Minute)
 
 	// A ring in which key 1 has expired: key 2 active long ago, key 3 now.
 	s := testSchedule()
 	later, _ := s.Maintain(doc, t0.Add(time.Hour), seqKeysFrom(3))
-	retiredRing, _ := newRing(later, s)
+	retiredRing, _ := keyring.NewSnapshot(later, s)
 
 	invalidated := doc.Clone()
 	invalidated.InvalidatedBefore = t0.Add(time.Second)
-	invRing, _ := newRing(invalidated, s)
+	invRing, _ := keyring.NewSnapshot(invalidated, s)
 
-	otherKEKRing := func() *ring {
+	otherKEKRing := func() *keyring.Snapshot {
 		d, _ := s.Maintain(nil, t0, seqKeysFrom(100))
-		rr, _ := newRing(d, s)
+		rr, _ := keyring.NewSnapshot(d, s)
 		return rr
 	}()
 
@@ -76,7 +76,7 @@ func TestTicketRejections(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		b      *ticketBinding
-		r      *ring
+		r      *keyring.Snapshot
 		ticket []byte
 		at     time.Time
 		sni    string
@@ -113,7 +113,7 @@ func TestTicketRejections(t *testing.T) {
 func TestTicketAcrossHosts(t *testing.T) {
 	r, _ := testRing(t)
 	b := testBinding(1, true)
-	tk, _ := b.sealTicket(r.sealingKey(t0), t0, t0, "a.example.com", []byte("s"))
+	tk, _ := b.sealTicket(r.SealingKey(t0), t0, t0, "a.example.com", []byte("s"))
 	if _, why := b.openTicket(r, tk, t0, "b.example.com"); why != accepted {
 		t.Fatalf("resume_across_hosts: %s", why)
 	}
@@ -127,7 +127,7 @@ func TestTicketAcrossHosts(t *testing.T) {
 func TestTicketEveryByteAuthenticated(t *testing.T) {
 	r, _ := testRing(t)
 	b := testBinding(1, false)
-	good, _ := b.sealTicket(r.sealingKey(t0), t0, t0, "a.example.com", []byte("some session state"))
+	good, _ := b.sealTicket(r.SealingKey(t0), t0, t0, "a.example.com", []byte("some session state"))
 	for i := range good {
 		c := bytes.Clone(good)
 		c[i] ^= 1
@@ -137,13 +137,13 @@ func TestTicketEveryByteAuthenticated(t *testing.T) {
 	}
 }
 
-func seqKeysFrom(start uint32) KeyGenerator {
+func seqKeysFrom(start uint32) keyring.KeyGenerator {
 	n := start - 1
-	return func() (storage.RingKey, error) {
+	return func() (keyring.Key, error) {
 		n++
-		s := make([]byte, storage.TicketKeySize)
+		s := make([]byte, keyring.TicketKeySize)
 		s[0], s[1] = byte(n), byte(n>>8)
-		return storage.RingKey{ID: n, Secret: s}, nil
+		return keyring.Key{ID: n, Secret: s}, nil
 	}
 }
 
@@ -154,16 +154,16 @@ func FuzzUnwrapSession(f *testing.F) {
 	// Random keys: fuzz workers run this setup in their own processes, and
 	// only a ticket sealed by this process may open here.
 	sched := testSchedule()
-	doc, err := sched.Maintain(nil, t0, NewRandomKey)
+	doc, err := sched.Maintain(nil, t0, keyring.NewRandomKey)
 	if err != nil {
 		f.Fatal(err)
 	}
-	r, err := newRing(doc, sched)
+	r, err := keyring.NewSnapshot(doc, sched)
 	if err != nil {
 		f.Fatal(err)
 	}
-	holder := new(ringHolder)
-	holder.store(r)
+	holder := new(keyring.Holder)
+	holder.Store(r)
 	pb := &policyBinding{ticketBinding: *testBinding(1, false), rings: holder, now: func() time.Time { return t0 }}
 	ss := realSessionState(f)
 	good, err := pb.wrapSession(tls.ConnectionState{ServerName: "a.example.com"}, ss)

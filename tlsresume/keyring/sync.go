@@ -1,4 +1,4 @@
-package tlsresume
+package keyring
 
 import (
 	"context"
@@ -13,16 +13,19 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tlsresume/caddy-tlsresume/internal/metrics"
-	"github.com/tlsresume/caddy-tlsresume/storage"
 )
 
-// ringHolder publishes the current ring snapshot to handshakes.
-type ringHolder struct{ p atomic.Pointer[ring] }
+// Holder publishes the current ring snapshot to handshakes: a Sync stores,
+// handshakes load, lock-free.
+type Holder struct{ p atomic.Pointer[Snapshot] }
 
-func (h *ringHolder) load() *ring   { return h.p.Load() }
-func (h *ringHolder) store(r *ring) { h.p.Store(r) }
+// Load returns the current snapshot, or nil while the node has no ring.
+func (h *Holder) Load() *Snapshot { return h.p.Load() }
 
-// ringSync keeps this node's snapshot in step with the ring in storage: it
+// Store publishes r.
+func (h *Holder) Store(r *Snapshot) { h.p.Store(r) }
+
+// Sync keeps this node's snapshot in step with the ring in storage: it
 // polls, rotates when the schedule says so (one node does it, under the
 // storage lock), and retries storage failures with backoff forever.
 //
@@ -33,16 +36,16 @@ func (h *ringHolder) store(r *ring) { h.p.Store(r) }
 // is replaced by the held ring, written back with a higher version rather
 // than a new ring minted. Every document read or written gets the
 // revocations the node holds (revocations.go), and the held ring survives
-// restarts in a local copy (localring.go).
-type ringSync struct {
-	store  storage.RingStore
-	keks   []*storage.KEK // keks[0] seals; all open
+// restarts in a local copy (local.go).
+type Sync struct {
+	store  Store
+	keks   []*KEK // keks[0] seals; all open
 	sched  Schedule
 	poll   time.Duration
 	gen    KeyGenerator
 	now    func() time.Time
 	logger *zap.Logger
-	rings  *ringHolder
+	rings  *Holder
 	// local, when set, keeps the held ring across restarts.
 	local *localRing
 
@@ -50,7 +53,7 @@ type ringSync struct {
 	opTimeout time.Duration
 
 	mu         sync.Mutex // guards the fields below
-	doc        *storage.RingDocument
+	doc        *Document
 	sealingID  uint32
 	lastErr    error
 	lastErrAt  time.Time
@@ -62,16 +65,65 @@ type ringSync struct {
 	anomalyAt time.Time
 }
 
+// SyncConfig is what NewSync needs.
+type SyncConfig struct {
+	// Store is where the fleet's ring lives.
+	Store Store
+	// KEKs seal (the first) and open (all) the ring.
+	KEKs []*KEK
+	// Schedule is the ring's timing.
+	Schedule Schedule
+	// Poll is how often the ring is read from storage.
+	Poll time.Duration
+	// Holder receives every snapshot handshakes must use.
+	Holder *Holder
+	// LocalDir, when set, holds the node's last-known ring copy (under
+	// tls_resume/last-known/), which survives restarts.
+	LocalDir string
+	Logger   *zap.Logger
+	// Now is the node's clock; default time.Now.
+	Now func() time.Time
+}
+
+// NewSync returns a synchroniser for cfg that starts from the node's
+// last-known ring copy, if it has one: damaged shared storage can then
+// neither lift a revocation nor roll the ring back, even across a restart.
+// Nothing is read from shared storage until Step or Run.
+func NewSync(cfg SyncConfig) *Sync {
+	s := &Sync{
+		store:     cfg.Store,
+		keks:      cfg.KEKs,
+		sched:     cfg.Schedule,
+		poll:      cfg.Poll,
+		gen:       NewRandomKey,
+		now:       cfg.Now,
+		logger:    cfg.Logger,
+		rings:     cfg.Holder,
+		opTimeout: 10 * time.Second,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if cfg.LocalDir != "" {
+		s.local = newLocalRing(cfg.LocalDir, cfg.Store.Name, cfg.Store.Storage)
+		s.loadLocal()
+	}
+	return s
+}
+
+// Now is the synchroniser's clock.
+func (s *Sync) Now() time.Time { return s.now() }
+
 const (
 	minBackoff = 500 * time.Millisecond
 )
 
-// run polls until ctx is done.
-func (s *ringSync) run(ctx context.Context) {
+// Run polls until ctx is done.
+func (s *Sync) Run(ctx context.Context) {
 	backoff := minBackoff
 	for {
 		wait := s.poll
-		if err := s.step(ctx); err != nil {
+		if err := s.Step(ctx); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -100,13 +152,13 @@ func (s *ringSync) run(ctx context.Context) {
 // loadLocal installs the node's last-known-good ring, if it has one, so
 // that it serves (and enforces the revocations) from its first handshake,
 // whatever shared storage holds.
-func (s *ringSync) loadLocal() {
+func (s *Sync) loadLocal() {
 	if s.local == nil {
 		return
 	}
 	doc, err := s.local.load(s.keks)
 	switch {
-	case errors.Is(err, storage.ErrNoRing):
+	case errors.Is(err, errNoRing):
 		return
 	case err != nil:
 		// For example a KEK change without kek_previous: the copy is
@@ -121,55 +173,55 @@ func (s *ringSync) loadLocal() {
 	}
 }
 
-// step loads the ring, rotates it if the schedule says so, and installs
+// Step loads the ring, rotates it if the schedule says so, and installs
 // the result. Errors are logged once per failure streak and counted.
-func (s *ringSync) step(ctx context.Context) error {
+func (s *Sync) Step(ctx context.Context) error {
 	err := s.sync(ctx)
 	s.recordResult(err)
 	return err
 }
 
-func (s *ringSync) sync(ctx context.Context) error {
+func (s *Sync) sync(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opTimeout)
 	defer cancel()
 
 	now := s.now()
 	held := s.heldVersion()
 	data, err := s.store.Load(ctx)
-	var doc *storage.RingDocument
+	var doc *Document
 	switch {
-	case errors.Is(err, storage.ErrNoRing) && held > 0:
+	case errors.Is(err, errNoRing) && held > 0:
 		// Deleted under us: write back what we hold, never a new ring
 		// (a new ring would have no revocations).
 		ringLoads[ringLoadDeleted].Inc()
 		s.reportAnomaly(fmt.Sprintf("ring document missing from storage; writing back version %d held by this node", held))
 		return s.update(ctx, nil)
-	case errors.Is(err, storage.ErrNoRing):
+	case errors.Is(err, errNoRing):
 		ringLoads[ringLoadMiss].Inc()
 	case err != nil:
 		ringLoads[ringLoadError].Inc()
 		return &ringError{op: "loading", err: err}
 	default:
 		var idx int
-		doc, idx, err = storage.OpenRing(data, s.keks, s.store.Name)
+		doc, idx, err = Open(data, s.keks, s.store.Name)
 		if err != nil {
 			// Never use or overwrite a ring we cannot authenticate; keep
 			// serving the one we hold.
 			ringLoads[ringLoadUnauthentic].Inc()
-			return &ringError{op: "opening", err: err, kekID: s.keks[0].ID(), docKEKID: storage.PeekKEKID(data), held: held}
+			return &ringError{op: "opening", err: err, kekID: s.keks[0].ID(), docKEKID: peekKEKID(data), held: held}
 		}
 		ringLoads[ringLoadOK].Inc()
 		if doc.Version < held {
 			ringLoads[ringLoadRollback].Inc()
 			s.reportAnomaly(fmt.Sprintf("ring document in storage is version %d, older than version %d held by this node (a replayed copy?); writing back the held ring", doc.Version, held))
-			doc.Zero()
+			doc.zero()
 			return s.update(ctx, nil)
 		}
 		if idx > 0 || !s.holdsRevocationsOf(doc) {
 			// Opened with an older KEK (re-seal under the current one), or
 			// missing revocations we hold (written by a node without our
 			// history): write the merge.
-			doc.Zero()
+			doc.zero()
 			return s.update(ctx, nil)
 		}
 	}
@@ -177,7 +229,7 @@ func (s *ringSync) sync(ctx context.Context) error {
 	if want, err := s.sched.Maintain(doc, now, s.gen); err != nil {
 		return &ringError{op: "rotating", err: err}
 	} else if want != nil {
-		return s.update(ctx, func(cur *storage.RingDocument) (*storage.RingDocument, error) {
+		return s.update(ctx, func(cur *Document) (*Document, error) {
 			// Decide again under the lock: another node may have done it.
 			return s.sched.Maintain(cur, s.now(), s.gen)
 		})
@@ -190,18 +242,18 @@ func (s *ringSync) sync(ctx context.Context) error {
 // holds when storage has none or an older one. Whatever is written also
 // carries every revocation the node holds. A nil fn changes nothing but
 // that (and re-seals a ring opened with an older KEK).
-func (s *ringSync) update(ctx context.Context, fn storage.UpdateFunc) error {
+func (s *Sync) update(ctx context.Context, fn updateFunc) error {
 	held := s.heldCopy()
 	if held != nil {
-		defer held.Zero()
+		defer held.zero()
 	}
-	doc, err := s.store.Update(ctx, s.keks, s.now(), func(cur *storage.RingDocument) (*storage.RingDocument, error) {
+	doc, err := s.store.update(ctx, s.keks, s.now(), func(cur *Document) (*Document, error) {
 		now := s.now()
 		base, writeBack := cur, false
 		if held != nil && (cur == nil || cur.Version < held.Version) {
 			base, writeBack = held, true
 		}
-		var next *storage.RingDocument
+		var next *Document
 		if fn != nil {
 			var err error
 			if next, err = fn(base); err != nil {
@@ -235,7 +287,7 @@ func (s *ringSync) update(ctx context.Context, fn storage.UpdateFunc) error {
 }
 
 // heldVersion is the version of the ring this node holds (0: none).
-func (s *ringSync) heldVersion() uint64 {
+func (s *Sync) heldVersion() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.doc == nil {
@@ -245,7 +297,7 @@ func (s *ringSync) heldVersion() uint64 {
 }
 
 // heldCopy returns a copy of the ring this node holds, or nil.
-func (s *ringSync) heldCopy() *storage.RingDocument {
+func (s *Sync) heldCopy() *Document {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.doc == nil {
@@ -256,7 +308,7 @@ func (s *ringSync) heldCopy() *storage.RingDocument {
 
 // holdsRevocationsOf reports whether doc has every revocation in force that
 // this node holds.
-func (s *ringSync) holdsRevocationsOf(doc *storage.RingDocument) bool {
+func (s *Sync) holdsRevocationsOf(doc *Document) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.doc == nil || holdsRevocationsOf(doc, s.doc, s.now())
@@ -266,37 +318,37 @@ func (s *ringSync) holdsRevocationsOf(doc *storage.RingDocument) bool {
 // one held, with every revocation of the held one (so a newer document
 // written by a node without this node's history loses none). It keeps the
 // local copy in step.
-func (s *ringSync) install(doc *storage.RingDocument) error {
+func (s *Sync) install(doc *Document) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	if s.doc != nil && doc != s.doc {
 		if doc.Version < s.doc.Version {
-			doc.Zero() // never go back
+			doc.zero() // never go back
 			s.observeActivation()
 			return nil
 		}
 		mergeRevocations(doc, s.doc, now)
 	}
 	pruneDenied(doc, now)
-	if s.doc != nil && doc.Version == s.doc.Version && s.rings.load() != nil {
+	if s.doc != nil && doc.Version == s.doc.Version && s.rings.Load() != nil {
 		if doc != s.doc {
-			doc.Zero() // a fresh copy of what we already hold
+			doc.zero() // a fresh copy of what we already hold
 		}
 		s.observeActivation()
 		return nil
 	}
-	r, err := newRing(doc, s.sched)
+	r, err := NewSnapshot(doc, s.sched)
 	if err != nil {
 		return &ringError{op: "opening", err: err}
 	}
 	old := s.doc
 	s.doc = doc
-	s.rings.store(r)
+	s.rings.Store(r)
 	if old != nil && old != doc {
 		// Secrets of the previous snapshot are no longer reachable from
 		// the ring; clear our copy (keys pruned from the ring are gone).
-		old.Zero()
+		old.zero()
 	}
 	if old == nil || old.Version != doc.Version {
 		s.logger.Info("ticket-key ring loaded",
@@ -314,7 +366,7 @@ func (s *ringSync) install(doc *storage.RingDocument) error {
 // saveLocal writes the local copy; s.mu must be held. A failure is logged:
 // the node goes on serving, but would not remember this version across a
 // restart.
-func (s *ringSync) saveLocal(doc *storage.RingDocument) {
+func (s *Sync) saveLocal(doc *Document) {
 	if s.local == nil {
 		return
 	}
@@ -326,7 +378,7 @@ func (s *ringSync) saveLocal(doc *storage.RingDocument) {
 
 // reportAnomaly logs, once per distinct problem, something found wrong in
 // storage and being repaired.
-func (s *ringSync) reportAnomaly(msg string) {
+func (s *Sync) reportAnomaly(msg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if msg == s.anomaly {
@@ -339,38 +391,38 @@ func (s *ringSync) reportAnomaly(msg string) {
 
 // observeActivation notices the sealing key changing by the schedule and
 // records it in metrics and the log. s.mu must be held.
-func (s *ringSync) observeActivation() {
-	r := s.rings.load()
+func (s *Sync) observeActivation() {
+	r := s.rings.Load()
 	if r == nil {
 		metrics.SetCurrentKeyActivation(time.Time{})
 		return
 	}
-	k := r.sealingKey(s.now())
+	k := r.SealingKey(s.now())
 	if k == nil {
 		return
 	}
-	metrics.SetCurrentKeyActivation(k.activate)
-	if s.sealingID != k.id {
+	metrics.SetCurrentKeyActivation(k.Activate)
+	if s.sealingID != k.ID {
 		if s.sealingID != 0 {
 			metrics.RingRotations.Inc()
 			s.logger.Info("ticket sealing key rotated",
 				zap.String("ring", s.store.Name),
-				zap.String("key_id", keyIDString(k.id)),
-				zap.String("previous_key_id", keyIDString(s.sealingID)))
+				zap.String("key_id", FormatKeyID(k.ID)),
+				zap.String("previous_key_id", FormatKeyID(s.sealingID)))
 		}
-		s.sealingID = k.id
+		s.sealingID = k.ID
 	}
 }
 
-func (s *ringSync) untilNextActivation() time.Duration {
-	r := s.rings.load()
+func (s *Sync) untilNextActivation() time.Duration {
+	r := s.rings.Load()
 	if r == nil {
 		return 0
 	}
 	now := s.now()
 	for _, k := range r.keys {
-		if k.activate.After(now) {
-			return k.activate.Sub(now)
+		if k.Activate.After(now) {
+			return k.Activate.Sub(now)
 		}
 	}
 	return 0
@@ -378,7 +430,7 @@ func (s *ringSync) untilNextActivation() time.Duration {
 
 // recordResult logs the first failure of a streak (and the recovery), so a
 // long outage is one error line, not one per poll.
-func (s *ringSync) recordResult(err error) {
+func (s *Sync) recordResult(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err == nil {
@@ -407,9 +459,9 @@ func (s *ringSync) recordResult(err error) {
 			fields = append(fields, zap.Uint64("held_version", re.held))
 		}
 		msg := "ticket-key ring unavailable; " + serving + ", retrying with backoff"
-		if errors.Is(err, storage.ErrOtherKEK) {
+		if errors.Is(err, ErrOtherKEK) {
 			msg = "ticket-key ring in storage is sealed under another key-encryption key; it will not be used or overwritten; " + serving + " (check the kek option on every node)"
-		} else if errors.Is(err, storage.ErrRingCorrupt) {
+		} else if errors.Is(err, errRingCorrupt) {
 			msg = "ticket-key ring in storage failed authentication (corrupted or tampered with); it will not be used or overwritten; " + serving
 		}
 		s.logger.Error(msg, fields...)
@@ -459,7 +511,9 @@ var ringSaves = [2]prometheus.Counter{
 	ringSaveError: metrics.StoreOperations.WithLabelValues("ring_save", "error"),
 }
 
-func keyIDString(id uint32) string {
+// FormatKeyID is how logs, metrics and the status API name a ticket key:
+// eight lowercase hex digits.
+func FormatKeyID(id uint32) string {
 	const hexdigits = "0123456789abcdef"
 	var b [8]byte
 	for i := 7; i >= 0; i-- {
@@ -469,28 +523,28 @@ func keyIDString(id uint32) string {
 	return string(b[:])
 }
 
-// rotate forces a rotation across the fleet: the staged key seals as soon
+// Rotate forces a rotation across the fleet: the staged key seals as soon
 // as every node can know it.
-func (s *ringSync) rotate(ctx context.Context) error {
+func (s *Sync) Rotate(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opTimeout)
 	defer cancel()
-	err := s.update(ctx, func(cur *storage.RingDocument) (*storage.RingDocument, error) {
+	err := s.update(ctx, func(cur *Document) (*Document, error) {
 		if cur == nil {
 			return s.sched.Maintain(nil, s.now(), s.gen)
 		}
-		return s.sched.Rotate(cur, s.now(), s.gen)
+		return s.sched.rotate(cur, s.now(), s.gen)
 	})
 	s.recordResult(err)
 	return err
 }
 
-// emergencyRotate drops every key of the ring at once (key compromise); see
-// Schedule.Emergency.
-func (s *ringSync) emergencyRotate(ctx context.Context) error {
+// EmergencyRotate drops every key of the ring at once (key compromise); see
+// Schedule.emergency.
+func (s *Sync) EmergencyRotate(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opTimeout)
 	defer cancel()
-	err := s.update(ctx, func(cur *storage.RingDocument) (*storage.RingDocument, error) {
-		return s.sched.Emergency(cur, s.now(), s.gen)
+	err := s.update(ctx, func(cur *Document) (*Document, error) {
+		return s.sched.emergency(cur, s.now(), s.gen)
 	})
 	s.recordResult(err)
 	if err == nil {
@@ -500,33 +554,53 @@ func (s *ringSync) emergencyRotate(ctx context.Context) error {
 	return err
 }
 
-// invalidate makes every ticket issued before the given time unusable on
-// every node.
-func (s *ringSync) invalidate(ctx context.Context, before time.Time) error {
-	return s.edit(ctx, func(d *storage.RingDocument) bool {
+// Invalidate makes every ticket issued before the given time unusable on
+// every node. It returns the invalidation time in force afterwards, which
+// is later than before when an earlier invalidation reached further.
+func (s *Sync) Invalidate(ctx context.Context, before time.Time) (time.Time, error) {
+	err := s.edit(ctx, func(d *Document) bool {
 		if !before.After(d.InvalidatedBefore) {
 			return false
 		}
 		d.InvalidatedBefore = before
 		return true
 	})
+	if err != nil {
+		return time.Time{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.doc == nil {
+		return before, nil
+	}
+	return s.doc.InvalidatedBefore, nil
 }
 
-// deny adds a client certificate to the fleet's deny list.
-func (s *ringSync) deny(ctx context.Context, entry storage.DeniedCert) error {
-	return s.edit(ctx, func(d *storage.RingDocument) bool {
+// Deny adds a client certificate to the fleet's deny list. It returns the
+// number of entries on the deny list the node holds afterwards.
+func (s *Sync) Deny(ctx context.Context, entry DeniedCert) (int, error) {
+	err := s.edit(ctx, func(d *Document) bool {
 		// A duplicate changes nothing, unless it ends later.
-		return mergeRevocations(d, &storage.RingDocument{Denied: []storage.DeniedCert{entry}}, s.now())
+		return mergeRevocations(d, &Document{Denied: []DeniedCert{entry}}, s.now())
 	})
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.doc == nil {
+		return 0, nil
+	}
+	return len(s.doc.Denied), nil
 }
 
 // edit applies change to a copy of the stored ring (bootstrapping one if
 // storage has none) and writes it if change reports a modification.
-func (s *ringSync) edit(ctx context.Context, change func(*storage.RingDocument) bool) error {
+func (s *Sync) edit(ctx context.Context, change func(*Document) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opTimeout)
 	defer cancel()
-	err := s.update(ctx, func(cur *storage.RingDocument) (*storage.RingDocument, error) {
-		var d *storage.RingDocument
+	err := s.update(ctx, func(cur *Document) (*Document, error) {
+		var d *Document
 		if cur == nil {
 			var err error
 			if d, err = s.sched.Maintain(nil, s.now(), s.gen); err != nil {
@@ -536,11 +610,56 @@ func (s *ringSync) edit(ctx context.Context, change func(*storage.RingDocument) 
 			d = cur.Clone()
 		}
 		if !change(d) && cur != nil {
-			d.Zero()
+			d.zero()
 			return nil, nil
 		}
 		return d, nil
 	})
 	s.recordResult(err)
 	return err
+}
+
+// State is what a node's synchroniser holds and knows of its storage, for
+// status reports.
+type State struct {
+	// Held is a copy of the ring handshakes use, with its key secrets
+	// cleared; nil when the node has none.
+	Held *Document
+	// LastRepair is the last damage found in storage and repaired.
+	LastRepair   string
+	LastRepairAt time.Time
+	LastSynced   time.Time
+	LastError    error
+	LastErrorAt  time.Time
+	// Failures counts the storage failures of the current streak.
+	Failures int
+}
+
+// State returns the synchroniser's state now.
+func (s *Sync) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := State{
+		LastRepair: s.anomaly, LastRepairAt: s.anomalyAt,
+		LastSynced: s.lastSynced,
+		LastError:  s.lastErr, LastErrorAt: s.lastErrAt,
+		Failures: s.failures,
+	}
+	// The ring handshakes use: none when the stored one could not be
+	// opened (s.doc may still hold the last one this node loaded).
+	if s.doc != nil && s.rings.Load() != nil {
+		st.Held = s.doc.Clone()
+		st.Held.zero()
+	}
+	return st
+}
+
+// Close clears the key material the synchroniser holds; call it once the
+// config using it is unloaded.
+func (s *Sync) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.doc != nil {
+		s.doc.zero()
+	}
 }

@@ -1,4 +1,4 @@
-package tlsresume
+package keyring
 
 import (
 	"crypto/aes"
@@ -8,36 +8,37 @@ import (
 	"time"
 
 	"github.com/tlsresume/caddy-tlsresume/internal/certid"
-	"github.com/tlsresume/caddy-tlsresume/storage"
 )
 
-// ring is an immutable, ready-to-use snapshot of a ring document: AEADs
+// Snapshot is an immutable, ready-to-use view of a ring document: AEADs
 // built, expiries computed, deny lists indexed. Handshakes read the current
-// snapshot through an atomic pointer, so they take no lock.
-type ring struct {
-	version uint64
-	keys    []ringKey // sorted by activation
+// snapshot through a Holder, so they take no lock; nothing in it may be
+// modified once it is published.
+type Snapshot struct {
+	Version uint64
+	keys    []TicketKey // sorted by activation
 
-	// invalidatedBefore is Unix seconds; tickets issued earlier are refused.
-	invalidatedBefore int64
+	// InvalidatedBefore is Unix seconds; tickets issued earlier are refused.
+	InvalidatedBefore int64
 
 	deniedLeaves       map[certid.Fingerprint]struct{}
 	deniedIssuerSerial map[string]struct{} // hex(SHA-256(RawIssuer)) + "/" + decimal serial
 }
 
-type ringKey struct {
-	id       uint32
-	activate time.Time
-	// expire is when the key stops opening tickets; zero while it seals
+// TicketKey is one ticket key of a Snapshot, ready to seal and open.
+type TicketKey struct {
+	ID       uint32
+	Activate time.Time
+	// Expire is when the key stops opening tickets; zero while it seals
 	// or is staged.
-	expire time.Time
-	aead   cipher.AEAD
+	Expire time.Time
+	AEAD   cipher.AEAD
 }
 
-// newRing builds a snapshot from doc under sched. doc's revocations must
+// NewSnapshot builds a snapshot from doc under sched. doc's revocations must
 // already include every one this node has seen (see mergeRevocations).
-func newRing(doc *storage.RingDocument, sched Schedule) (*ring, error) {
-	r := &ring{version: doc.Version, keys: make([]ringKey, 0, len(doc.Keys))}
+func NewSnapshot(doc *Document, sched Schedule) (*Snapshot, error) {
+	r := &Snapshot{Version: doc.Version, keys: make([]TicketKey, 0, len(doc.Keys))}
 	for i, k := range doc.Keys {
 		block, err := aes.NewCipher(k.Secret)
 		if err != nil {
@@ -47,10 +48,10 @@ func newRing(doc *storage.RingDocument, sched Schedule) (*ring, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.keys = append(r.keys, ringKey{id: k.ID, activate: k.Activate, expire: sched.keyExpiry(doc, i), aead: aead})
+		r.keys = append(r.keys, TicketKey{ID: k.ID, Activate: k.Activate, Expire: sched.KeyExpiry(doc, i), AEAD: aead})
 	}
 	if !doc.InvalidatedBefore.IsZero() {
-		r.invalidatedBefore = doc.InvalidatedBefore.Unix()
+		r.InvalidatedBefore = doc.InvalidatedBefore.Unix()
 	}
 	for _, d := range doc.Denied {
 		if d.SHA256 != "" {
@@ -71,16 +72,16 @@ func newRing(doc *storage.RingDocument, sched Schedule) (*ring, error) {
 	return r, nil
 }
 
-// sealingKey returns the key that seals tickets at now: the newest key that
+// SealingKey returns the key that seals tickets at now: the newest key that
 // has activated. A node whose clock runs behind the ring's first activation
 // uses the first key, which every node already has.
-func (r *ring) sealingKey(now time.Time) *ringKey {
+func (r *Snapshot) SealingKey(now time.Time) *TicketKey {
 	if len(r.keys) == 0 {
 		return nil
 	}
 	k := &r.keys[0]
 	for i := 1; i < len(r.keys); i++ {
-		if r.keys[i].activate.After(now) {
+		if r.keys[i].Activate.After(now) {
 			break
 		}
 		k = &r.keys[i]
@@ -88,25 +89,25 @@ func (r *ring) sealingKey(now time.Time) *ringKey {
 	return k
 }
 
-// key returns the key with the given ID, or nil.
-func (r *ring) key(id uint32) *ringKey {
+// Key returns the key with the given ID, or nil.
+func (r *Snapshot) Key(id uint32) *TicketKey {
 	for i := range r.keys {
-		if r.keys[i].id == id {
+		if r.keys[i].ID == id {
 			return &r.keys[i]
 		}
 	}
 	return nil
 }
 
-// hasDenials reports whether the deny list has any entry.
-func (r *ring) hasDenials() bool {
+// HasDenials reports whether the deny list has any entry.
+func (r *Snapshot) HasDenials() bool {
 	return r.deniedLeaves != nil || r.deniedIssuerSerial != nil
 }
 
-// denies reports whether the leaf certificate is on the fleet's deny list.
+// Denies reports whether the leaf certificate is on the fleet's deny list.
 // With an empty deny list it costs nothing.
-func (r *ring) denies(leaf *x509.Certificate) bool {
-	if !r.hasDenials() {
+func (r *Snapshot) Denies(leaf *x509.Certificate) bool {
+	if !r.HasDenials() {
 		return false
 	}
 	if r.deniedLeaves != nil {

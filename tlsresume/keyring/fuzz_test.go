@@ -1,4 +1,4 @@
-package storage
+package keyring
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 // fuzzKEK is a fixed key-encryption key: the ring fuzz targets are
 // deterministic, and an attacker who can write storage does not know it.
 var fuzzKEK = func() *KEK {
-	k, err := NewKEK(bytes.Repeat([]byte{7}, KEKSize))
+	k, err := newKEK(bytes.Repeat([]byte{7}, KEKSize))
 	if err != nil {
 		panic(err)
 	}
@@ -21,16 +21,16 @@ var fuzzKEK = func() *KEK {
 // fuzzRingSeed is a valid sealed ring to start from.
 func fuzzRingSeed(f *testing.F) []byte {
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	doc := &RingDocument{
+	doc := &Document{
 		Version: 3, Updated: now, Rotations: 2,
-		Keys: []RingKey{
+		Keys: []Key{
 			{ID: 1, Secret: bytes.Repeat([]byte{1}, TicketKeySize), Published: now, Activate: now},
 			{ID: 2, Secret: bytes.Repeat([]byte{2}, TicketKeySize), Published: now, Activate: now.Add(time.Hour)},
 		},
 		InvalidatedBefore: now,
 		Denied:            []DeniedCert{{SHA256: string(bytes.Repeat([]byte("ab"), 32)), Added: now}},
 	}
-	sealed, err := SealRing(doc, fuzzKEK, "default")
+	sealed, err := Seal(doc, fuzzKEK, "default")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -38,8 +38,8 @@ func fuzzRingSeed(f *testing.F) []byte {
 }
 
 // FuzzOpenRing feeds attacker-controlled bytes (what anyone with write
-// access to the shared storage could put there) to OpenRing with the
-// fleet's real KEK: never a panic; an error is always ErrRingCorrupt or
+// access to the shared storage could put there) to Open with the
+// fleet's real KEK: never a panic; an error is always errRingCorrupt or
 // ErrOtherKEK; a document that opens is valid and seals again.
 func FuzzOpenRing(f *testing.F) {
 	f.Add(fuzzRingSeed(f))
@@ -48,10 +48,10 @@ func FuzzOpenRing(f *testing.F) {
 	f.Add([]byte(`{}`))
 	f.Add([]byte(``))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		doc, idx, err := OpenRing(data, []*KEK{fuzzKEK}, "default")
+		doc, idx, err := Open(data, []*KEK{fuzzKEK}, "default")
 		if err != nil {
-			if !errors.Is(err, ErrRingCorrupt) && !errors.Is(err, ErrOtherKEK) {
-				t.Fatalf("error %v is neither ErrRingCorrupt nor ErrOtherKEK", err)
+			if !errors.Is(err, errRingCorrupt) && !errors.Is(err, ErrOtherKEK) {
+				t.Fatalf("error %v is neither errRingCorrupt nor ErrOtherKEK", err)
 			}
 			if doc != nil || idx != -1 {
 				t.Fatalf("error with a document (%v, %d)", doc, idx)
@@ -64,7 +64,7 @@ func FuzzOpenRing(f *testing.F) {
 		if err := doc.validate(); err != nil {
 			t.Fatalf("opened an invalid document: %v", err)
 		}
-		if _, err := SealRing(doc, fuzzKEK, "default"); err != nil {
+		if _, err := Seal(doc, fuzzKEK, "default"); err != nil {
 			t.Fatalf("re-sealing an opened document: %v", err)
 		}
 	})
@@ -72,13 +72,13 @@ func FuzzOpenRing(f *testing.F) {
 
 // FuzzRingDocumentJSON fuzzes the plaintext after decryption: any JSON
 // sealed under the KEK (what a node holding the KEK, or a bug in one,
-// could write) goes through OpenRing. It must be refused as corrupt or
+// could write) goes through Open. It must be refused as corrupt or
 // open to a document that passes validation, whose keys are unique and
 // sorted and whose secrets have the right size, and that survives a
 // second round trip unchanged.
 func FuzzRingDocumentJSON(f *testing.F) {
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	good, _ := json.Marshal(&RingDocument{Version: 1, Updated: now, Keys: []RingKey{{ID: 9, Secret: make([]byte, TicketKeySize), Activate: now}}})
+	good, _ := json.Marshal(&Document{Version: 1, Updated: now, Keys: []Key{{ID: 9, Secret: make([]byte, TicketKeySize), Activate: now}}})
 	f.Add(good)
 	f.Add([]byte(`{"version":1,"keys":[{"id":1,"secret":"AAAA"}]}`))
 	f.Add([]byte(`{"keys":[{"id":1,"secret":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","activate":"2026-01-02T00:00:00Z"},{"id":1,"secret":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","activate":"2026-01-01T00:00:00Z"}]}`))
@@ -93,9 +93,9 @@ func FuzzRingDocumentJSON(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		doc, _, err := OpenRing(data, []*KEK{fuzzKEK}, "default")
+		doc, _, err := Open(data, []*KEK{fuzzKEK}, "default")
 		if err != nil {
-			if !errors.Is(err, ErrRingCorrupt) {
+			if !errors.Is(err, errRingCorrupt) {
 				t.Fatalf("sealed under the right KEK but: %v", err)
 			}
 			return
@@ -109,11 +109,11 @@ func FuzzRingDocumentJSON(f *testing.F) {
 		}
 		// A document that opened must survive seal → open unchanged:
 		// nodes re-seal what they load when they rotate.
-		again, err := SealRing(doc, fuzzKEK, "default")
+		again, err := Seal(doc, fuzzKEK, "default")
 		if err != nil {
 			t.Fatalf("re-sealing: %v", err)
 		}
-		doc2, _, err := OpenRing(again, []*KEK{fuzzKEK}, "default")
+		doc2, _, err := Open(again, []*KEK{fuzzKEK}, "default")
 		if err != nil {
 			t.Fatalf("an accepted document does not open after re-sealing: %v", err)
 		}
@@ -123,7 +123,7 @@ func FuzzRingDocumentJSON(f *testing.F) {
 			t.Fatalf("round trip changed the document:\n%s\n%s", a, b)
 		}
 		// Another ring name must not open it.
-		if _, _, err := OpenRing(again, []*KEK{fuzzKEK}, "other"); !errors.Is(err, ErrRingCorrupt) {
+		if _, _, err := Open(again, []*KEK{fuzzKEK}, "other"); !errors.Is(err, errRingCorrupt) {
 			t.Fatalf("opened under another ring name: %v", err)
 		}
 	})

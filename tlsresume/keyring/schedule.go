@@ -1,4 +1,4 @@
-package tlsresume
+package keyring
 
 import (
 	"crypto/rand"
@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/tlsresume/caddy-tlsresume/storage"
 )
 
 // Schedule holds the timing rules of the ring. Its methods are pure: given
@@ -35,9 +33,9 @@ type Schedule struct {
 	Lead time.Duration
 }
 
-// validate reports a schedule whose keys could seal before every node knows
+// Validate reports a schedule whose keys could seal before every node knows
 // them.
-func (s Schedule) validate() error {
+func (s Schedule) Validate() error {
 	switch {
 	case s.Interval <= 0:
 		return errors.New("rotation_interval must be positive")
@@ -52,10 +50,10 @@ func (s Schedule) validate() error {
 	return nil
 }
 
-// keyExpiry returns when key i of doc stops opening tickets; the zero time
+// KeyExpiry returns when key i of doc stops opening tickets; the zero time
 // means it still seals or has not sealed yet (it is the newest key, or the
 // key after it is not active).
-func (s Schedule) keyExpiry(doc *storage.RingDocument, i int) time.Time {
+func (s Schedule) KeyExpiry(doc *Document, i int) time.Time {
 	if i+1 >= len(doc.Keys) {
 		return time.Time{}
 	}
@@ -63,11 +61,11 @@ func (s Schedule) keyExpiry(doc *storage.RingDocument, i int) time.Time {
 }
 
 // KeyGenerator makes fresh ticket keys; tests substitute a deterministic one.
-type KeyGenerator func() (storage.RingKey, error)
+type KeyGenerator func() (Key, error)
 
 // NewRandomKey generates a key with a random ID and secret.
-func NewRandomKey() (storage.RingKey, error) {
-	var k storage.RingKey
+func NewRandomKey() (Key, error) {
+	var k Key
 	var id [4]byte
 	for k.ID == 0 {
 		if _, err := rand.Read(id[:]); err != nil {
@@ -75,7 +73,7 @@ func NewRandomKey() (storage.RingKey, error) {
 		}
 		k.ID = binary.BigEndian.Uint32(id[:])
 	}
-	k.Secret = make([]byte, storage.TicketKeySize)
+	k.Secret = make([]byte, TicketKeySize)
 	_, err := rand.Read(k.Secret)
 	return k, err
 }
@@ -84,9 +82,9 @@ func NewRandomKey() (storage.RingKey, error) {
 // needs no change. It bootstraps an empty ring (a key sealing now and the
 // next one published), publishes the next key once the newest key has
 // activated, and prunes keys whose tickets can no longer be accepted.
-func (s Schedule) Maintain(doc *storage.RingDocument, now time.Time, gen KeyGenerator) (*storage.RingDocument, error) {
+func (s Schedule) Maintain(doc *Document, now time.Time, gen KeyGenerator) (*Document, error) {
 	if doc == nil || len(doc.Keys) == 0 {
-		next := &storage.RingDocument{}
+		next := &Document{}
 		if doc != nil {
 			next = doc.Clone()
 		}
@@ -101,8 +99,8 @@ func (s Schedule) Maintain(doc *storage.RingDocument, now time.Time, gen KeyGene
 		return next, nil
 	}
 
-	var next *storage.RingDocument
-	mutable := func() *storage.RingDocument {
+	var next *Document
+	mutable := func() *Document {
 		if next == nil {
 			next = doc.Clone()
 		}
@@ -112,7 +110,7 @@ func (s Schedule) Maintain(doc *storage.RingDocument, now time.Time, gen KeyGene
 	// Prune expired keys (never the newest, which seals or will).
 	expired := 0
 	for i := range doc.Keys {
-		exp := s.keyExpiry(doc, i)
+		exp := s.KeyExpiry(doc, i)
 		if exp.IsZero() || !now.After(exp) {
 			break
 		}
@@ -148,10 +146,10 @@ func (s Schedule) Maintain(doc *storage.RingDocument, now time.Time, gen KeyGene
 	return next, nil
 }
 
-// Rotate returns the document after a forced rotation at now: the staged
+// rotate returns the document after a forced rotation at now: the staged
 // key seals as soon as every node can know it (Lead after it was published,
 // and no earlier than Lead from now), and a new key is staged after it.
-func (s Schedule) Rotate(doc *storage.RingDocument, now time.Time, gen KeyGenerator) (*storage.RingDocument, error) {
+func (s Schedule) rotate(doc *Document, now time.Time, gen KeyGenerator) (*Document, error) {
 	d, err := s.Maintain(doc, now, gen)
 	if err != nil {
 		return nil, err
@@ -193,13 +191,13 @@ func (s Schedule) Rotate(doc *storage.RingDocument, now time.Time, gen KeyGenera
 	return d, nil
 }
 
-func (s Schedule) appendKey(d *storage.RingDocument, now, activate time.Time, gen KeyGenerator) error {
+func (s Schedule) appendKey(d *Document, now, activate time.Time, gen KeyGenerator) error {
 	for attempt := 0; ; attempt++ {
 		k, err := gen()
 		if err != nil {
 			return fmt.Errorf("generating ticket key: %w", err)
 		}
-		if k.ID == 0 || d.HasKey(k.ID) {
+		if k.ID == 0 || d.hasKey(k.ID) {
 			if attempt > 8 {
 				return errors.New("generating ticket key: no unique key ID")
 			}
@@ -218,8 +216,8 @@ func (s Schedule) appendKey(d *storage.RingDocument, now, activate time.Time, ge
 // ticket issued before now is invalidated. Nodes that have not polled yet
 // keep sealing with a dropped key until they do; their tickets cost clients
 // a full handshake elsewhere, which is the price of closing the leak now.
-func (s Schedule) Emergency(doc *storage.RingDocument, now time.Time, gen KeyGenerator) (*storage.RingDocument, error) {
-	d := &storage.RingDocument{}
+func (s Schedule) emergency(doc *Document, now time.Time, gen KeyGenerator) (*Document, error) {
+	d := &Document{}
 	if doc != nil {
 		d = doc.Clone()
 		for i := range d.Keys {

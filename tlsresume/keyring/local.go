@@ -1,4 +1,4 @@
-package tlsresume
+package keyring
 
 import (
 	"crypto/sha256"
@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 
 	"github.com/caddyserver/certmagic"
-
-	"github.com/tlsresume/caddy-tlsresume/storage"
 )
 
 // localRing is this node's last-known-good copy of the ring, on local disk
@@ -41,23 +39,23 @@ func newLocalRing(dir, name string, st certmagic.Storage) *localRing {
 	return &localRing{path: filepath.Join(dir, "tls_resume", "last-known", file), name: name}
 }
 
-// load opens the copy; storage.ErrNoRing means there is none.
-func (l *localRing) load(keks []*storage.KEK) (*storage.RingDocument, error) {
+// load opens the copy; errNoRing means there is none.
+func (l *localRing) load(keks []*KEK) (*Document, error) {
 	data, err := os.ReadFile(l.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, storage.ErrNoRing
+		return nil, errNoRing
 	}
 	if err != nil {
 		return nil, err
 	}
-	doc, _, err := storage.OpenRing(data, keks, l.name)
+	doc, _, err := Open(data, keks, l.name)
 	return doc, err
 }
 
 // save replaces the copy with doc, atomically (a crash leaves the old copy
 // or the new one, never half of one).
-func (l *localRing) save(doc *storage.RingDocument, kek *storage.KEK) error {
-	sealed, err := storage.SealRing(doc, kek, l.name)
+func (l *localRing) save(doc *Document, kek *KEK) error {
+	sealed, err := Seal(doc, kek, l.name)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package storage
+package keyring
 
 import (
 	"context"
@@ -11,37 +11,37 @@ import (
 	"github.com/caddyserver/certmagic"
 )
 
-// RingStore keeps one named ring document in CertMagic storage, so that any
+// Store keeps one named ring document in CertMagic storage, so that any
 // storage backend Caddy users already run (file system, Redis, Consul, S3,
 // databases) shares the ring across a fleet.
-type RingStore struct {
+type Store struct {
 	Storage certmagic.Storage
 	// Name separates independent rings that share one storage.
 	Name string
 }
 
 // Key is the storage key of the ring document.
-func (s RingStore) Key() string { return path.Join("tls_resume", s.Name, "ring.json") }
+func (s Store) Key() string { return path.Join("tls_resume", s.Name, "ring.json") }
 
-func (s RingStore) lockName() string { return "tls_resume_ring_" + s.Name }
+func (s Store) lockName() string { return "tls_resume_ring_" + s.Name }
 
-// ErrNoRing means storage holds no ring document yet.
-var ErrNoRing = errors.New("no ring document in storage")
+// errNoRing means storage holds no ring document yet.
+var errNoRing = errors.New("no ring document in storage")
 
-// Load reads the sealed ring document. It returns ErrNoRing when there is
+// Load reads the sealed ring document. It returns errNoRing when there is
 // none.
-func (s RingStore) Load(ctx context.Context) ([]byte, error) {
+func (s Store) Load(ctx context.Context) ([]byte, error) {
 	data, err := s.Storage.Load(ctx, s.Key())
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, ErrNoRing
+		return nil, errNoRing
 	}
 	return data, err
 }
 
-// UpdateFunc receives the current document (nil when storage holds none)
+// updateFunc receives the current document (nil when storage holds none)
 // and returns the document to write, or nil to leave storage unchanged. It
 // must not modify cur.
-type UpdateFunc func(cur *RingDocument) (*RingDocument, error)
+type updateFunc func(cur *Document) (*Document, error)
 
 // Update changes the ring under the storage lock so that exactly one node
 // writes each change. keks[0] seals what is written; every KEK in keks may
@@ -53,7 +53,7 @@ type UpdateFunc func(cur *RingDocument) (*RingDocument, error)
 // The document written gets a version above both cur's and next's.
 //
 // It returns the document storage holds afterwards.
-func (s RingStore) Update(ctx context.Context, keks []*KEK, now time.Time, fn UpdateFunc) (*RingDocument, error) {
+func (s Store) update(ctx context.Context, keks []*KEK, now time.Time, fn updateFunc) (*Document, error) {
 	if err := s.Storage.Lock(ctx, s.lockName()); err != nil {
 		return nil, fmt.Errorf("locking ring %q: %w", s.Name, err)
 	}
@@ -65,16 +65,16 @@ func (s RingStore) Update(ctx context.Context, keks []*KEK, now time.Time, fn Up
 		_ = s.Storage.Unlock(uctx, s.lockName())
 	}()
 
-	var cur *RingDocument
+	var cur *Document
 	reseal := false
 	data, err := s.Load(ctx)
 	switch {
-	case errors.Is(err, ErrNoRing):
+	case errors.Is(err, errNoRing):
 	case err != nil:
 		return nil, fmt.Errorf("loading ring %q: %w", s.Name, err)
 	default:
 		var idx int
-		cur, idx, err = OpenRing(data, keks, s.Name)
+		cur, idx, err = Open(data, keks, s.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -92,14 +92,14 @@ func (s RingStore) Update(ctx context.Context, keks []*KEK, now time.Time, fn Up
 		next = cur.Clone()
 	}
 	// Versions only grow: a node writing back the ring it holds over an
-	// older or deleted document (see tlsresume's ring synchroniser) passes
+	// older or deleted document (see Sync) passes
 	// a next whose version already exceeds cur's.
 	if cur != nil {
 		next.Version = max(next.Version, cur.Version)
 	}
 	next.Version++
 	next.Updated = now
-	sealed, err := SealRing(next, keks[0], s.Name)
+	sealed, err := Seal(next, keks[0], s.Name)
 	if err != nil {
 		return nil, err
 	}

@@ -1,20 +1,18 @@
-package tlsresume
+package keyring
 
 import (
 	"testing"
 	"time"
-
-	"github.com/tlsresume/caddy-tlsresume/storage"
 )
 
 // seqKeys generates keys with IDs 1, 2, 3... so tests can name them.
 func seqKeys() KeyGenerator {
 	var n uint32
-	return func() (storage.RingKey, error) {
+	return func() (Key, error) {
 		n++
-		s := make([]byte, storage.TicketKeySize)
+		s := make([]byte, TicketKeySize)
 		s[0] = byte(n)
-		return storage.RingKey{ID: n, Secret: s}, nil
+		return Key{ID: n, Secret: s}, nil
 	}
 }
 
@@ -24,7 +22,7 @@ func testSchedule() Schedule {
 	return Schedule{Interval: time.Hour, Lifetime: 10 * time.Minute, Lead: 3 * time.Minute}
 }
 
-func ids(d *storage.RingDocument) []uint32 {
+func ids(d *Document) []uint32 {
 	var out []uint32
 	for _, k := range d.Keys {
 		out = append(out, k.ID)
@@ -44,7 +42,7 @@ func TestScheduleValidate(t *testing.T) {
 		{"no lifetime", Schedule{time.Hour, 0, time.Second}, false},
 		{"no lead", Schedule{time.Hour, time.Minute, 0}, false},
 	} {
-		if err := tc.s.validate(); (err == nil) != tc.ok {
+		if err := tc.s.Validate(); (err == nil) != tc.ok {
 			t.Errorf("%s: validate() = %v, want ok=%v", tc.name, err, tc.ok)
 		}
 	}
@@ -133,7 +131,7 @@ func TestRotateStagesBeforeSealing(t *testing.T) {
 
 	// Forced rotation 10 minutes in: key 2 (published at t0) seals Lead from now.
 	now := t0.Add(10 * time.Minute)
-	r1, err := s.Rotate(d, now, gen)
+	r1, err := s.rotate(d, now, gen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +145,7 @@ func TestRotateStagesBeforeSealing(t *testing.T) {
 	// A second forced rotation right away cannot make key 3 seal before it
 	// was published for Lead.
 	now2 := now.Add(time.Second)
-	r2, err := s.Rotate(r1, now2, gen)
+	r2, err := s.rotate(r1, now2, gen)
 	if err != nil {
 		t.Fatal(err)
 	}

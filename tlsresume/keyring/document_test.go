@@ -1,4 +1,4 @@
-package storage
+package keyring
 
 import (
 	"bytes"
@@ -13,17 +13,17 @@ import (
 func kek(t *testing.T, seed byte) *KEK {
 	t.Helper()
 	m := bytes.Repeat([]byte{seed}, KEKSize)
-	k, err := NewKEK(m)
+	k, err := newKEK(m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return k
 }
 
-func sampleDoc() *RingDocument {
-	return &RingDocument{
+func sampleDoc() *Document {
+	return &Document{
 		Version: 3,
-		Keys: []RingKey{
+		Keys: []Key{
 			{ID: 1, Secret: bytes.Repeat([]byte{1}, TicketKeySize), Activate: time.Unix(100, 0)},
 			{ID: 2, Secret: bytes.Repeat([]byte{2}, TicketKeySize), Activate: time.Unix(200, 0)},
 		},
@@ -32,21 +32,21 @@ func sampleDoc() *RingDocument {
 
 func TestRingSealOpen(t *testing.T) {
 	k1, k2 := kek(t, 1), kek(t, 2)
-	sealed, err := SealRing(sampleDoc(), k1, "prod")
+	sealed, err := Seal(sampleDoc(), k1, "prod")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if bytes.Contains(sealed, bytes.Repeat([]byte{1}, TicketKeySize)) {
 		t.Fatal("key material in clear")
 	}
-	doc, idx, err := OpenRing(sealed, []*KEK{k2, k1}, "prod")
+	doc, idx, err := Open(sealed, []*KEK{k2, k1}, "prod")
 	if err != nil || idx != 1 || doc.Version != 3 || len(doc.Keys) != 2 {
 		t.Fatalf("open with second KEK: %v idx=%d %+v", err, idx, doc)
 	}
-	if _, _, err := OpenRing(sealed, []*KEK{k2}, "prod"); !errors.Is(err, ErrOtherKEK) {
+	if _, _, err := Open(sealed, []*KEK{k2}, "prod"); !errors.Is(err, ErrOtherKEK) {
 		t.Fatalf("other KEK: %v", err)
 	}
-	if _, _, err := OpenRing(sealed, []*KEK{k1}, "staging"); !errors.Is(err, ErrRingCorrupt) {
+	if _, _, err := Open(sealed, []*KEK{k1}, "staging"); !errors.Is(err, errRingCorrupt) {
 		t.Fatalf("other ring name: %v", err)
 	}
 	for i := range sealed {
@@ -55,16 +55,16 @@ func TestRingSealOpen(t *testing.T) {
 		// A flip in a JSON field name's case still parses (encoding/json
 		// matches names case-insensitively); what matters is that no
 		// change yields a different document.
-		if got, _, err := OpenRing(c, []*KEK{k1}, "prod"); err == nil {
+		if got, _, err := Open(c, []*KEK{k1}, "prod"); err == nil {
 			if got.Version != 3 || len(got.Keys) != 2 || !bytes.Equal(got.Keys[1].Secret, bytes.Repeat([]byte{2}, TicketKeySize)) {
 				t.Fatalf("flipping byte %d (%q) opened a different document", i, sealed[i])
 			}
 		}
 	}
-	if _, err := NewKEK(make([]byte, 16)); err == nil {
+	if _, err := newKEK(make([]byte, 16)); err == nil {
 		t.Fatal("16-byte KEK accepted")
 	}
-	if PeekKEKID(sealed) != k1.ID() || k1.ID() == k2.ID() {
+	if peekKEKID(sealed) != k1.ID() || k1.ID() == k2.ID() {
 		t.Fatal("KEK IDs")
 	}
 }
@@ -90,14 +90,14 @@ func TestRingDocumentValidate(t *testing.T) {
 func TestRingStoreUpdate(t *testing.T) {
 	ctx := context.Background()
 	st := &certmagic.FileStorage{Path: t.TempDir()}
-	rs := RingStore{Storage: st, Name: "prod"}
+	rs := Store{Storage: st, Name: "prod"}
 	k1, k2 := kek(t, 1), kek(t, 2)
 	now := time.Unix(1000, 0)
 
-	if _, err := rs.Load(ctx); !errors.Is(err, ErrNoRing) {
+	if _, err := rs.Load(ctx); !errors.Is(err, errNoRing) {
 		t.Fatalf("empty storage: %v", err)
 	}
-	doc, err := rs.Update(ctx, []*KEK{k1}, now, func(cur *RingDocument) (*RingDocument, error) {
+	doc, err := rs.update(ctx, []*KEK{k1}, now, func(cur *Document) (*Document, error) {
 		if cur != nil {
 			t.Fatal("cur should be nil")
 		}
@@ -110,7 +110,7 @@ func TestRingStoreUpdate(t *testing.T) {
 	}
 	// No change: storage untouched.
 	before, _ := rs.Load(ctx)
-	if _, err := rs.Update(ctx, []*KEK{k1}, now, func(*RingDocument) (*RingDocument, error) { return nil, nil }); err != nil {
+	if _, err := rs.update(ctx, []*KEK{k1}, now, func(*Document) (*Document, error) { return nil, nil }); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := rs.Load(ctx)
@@ -119,7 +119,7 @@ func TestRingStoreUpdate(t *testing.T) {
 	}
 	// A node with another KEK can neither use nor overwrite it.
 	called := false
-	_, err = rs.Update(ctx, []*KEK{k2}, now, func(*RingDocument) (*RingDocument, error) {
+	_, err = rs.update(ctx, []*KEK{k2}, now, func(*Document) (*Document, error) {
 		called = true
 		return sampleDoc(), nil
 	})
@@ -131,17 +131,17 @@ func TestRingStoreUpdate(t *testing.T) {
 		t.Fatal("ring overwritten by a node with another KEK")
 	}
 	// Rollover: k2 current, k1 previous. A no-op update re-seals under k2.
-	doc, err = rs.Update(ctx, []*KEK{k2, k1}, now, func(*RingDocument) (*RingDocument, error) { return nil, nil })
+	doc, err = rs.update(ctx, []*KEK{k2, k1}, now, func(*Document) (*Document, error) { return nil, nil })
 	if err != nil || doc.Version != 2 {
 		t.Fatalf("reseal: %v %+v", err, doc)
 	}
 	data, _ := rs.Load(ctx)
-	if PeekKEKID(data) != k2.ID() {
+	if peekKEKID(data) != k2.ID() {
 		t.Fatal("not re-sealed under the new KEK")
 	}
 	// Versions only grow: a document written back over an older one (by a
 	// node that holds a newer ring) keeps its higher version.
-	doc, err = rs.Update(ctx, []*KEK{k2}, now, func(cur *RingDocument) (*RingDocument, error) {
+	doc, err = rs.update(ctx, []*KEK{k2}, now, func(cur *Document) (*Document, error) {
 		d := cur.Clone()
 		d.Version = 10
 		return d, nil
@@ -149,7 +149,7 @@ func TestRingStoreUpdate(t *testing.T) {
 	if err != nil || doc.Version != 11 {
 		t.Fatalf("write-back above the stored version: %v %+v", err, doc)
 	}
-	doc, err = rs.Update(ctx, []*KEK{k2}, now, func(cur *RingDocument) (*RingDocument, error) { return cur.Clone(), nil })
+	doc, err = rs.update(ctx, []*KEK{k2}, now, func(cur *Document) (*Document, error) { return cur.Clone(), nil })
 	if err != nil || doc.Version != 12 {
 		t.Fatalf("ordinary write after it: %v %+v", err, doc)
 	}
@@ -157,7 +157,7 @@ func TestRingStoreUpdate(t *testing.T) {
 	if err := st.Store(ctx, rs.Key(), []byte("{garbage")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rs.Update(ctx, []*KEK{k2}, now, func(*RingDocument) (*RingDocument, error) { return sampleDoc(), nil }); !errors.Is(err, ErrRingCorrupt) {
+	if _, err := rs.update(ctx, []*KEK{k2}, now, func(*Document) (*Document, error) { return sampleDoc(), nil }); !errors.Is(err, errRingCorrupt) {
 		t.Fatalf("corrupt ring: %v", err)
 	}
 }

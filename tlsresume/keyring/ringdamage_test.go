@@ -1,4 +1,4 @@
-package tlsresume
+package keyring
 
 import (
 	"context"
@@ -13,23 +13,22 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tlsresume/caddy-tlsresume/internal/pki"
-	"github.com/tlsresume/caddy-tlsresume/storage"
 )
 
 // damageNode is one node on file storage, with its local ring copy in
 // localDir, as App.Start builds it.
-func damageNode(t *testing.T, clock *fakeClock, storageDir, localDir string) *ringSync {
+func damageNode(t *testing.T, clock *fakeClock, storageDir, localDir string) *Sync {
 	t.Helper()
 	st := &certmagic.FileStorage{Path: storageDir}
-	s := &ringSync{
-		store:     storage.RingStore{Storage: st, Name: "dmg"},
-		keks:      []*storage.KEK{testKEK(t, 1)},
+	s := &Sync{
+		store:     Store{Storage: st, Name: "dmg"},
+		keks:      []*KEK{testKEK(t, 1)},
 		sched:     testSchedule(),
 		poll:      time.Minute,
 		gen:       NewRandomKey,
 		now:       clock.now,
 		logger:    zap.NewNop(),
-		rings:     new(ringHolder),
+		rings:     new(Holder),
 		local:     newLocalRing(localDir, "dmg", st),
 		opTimeout: 5 * time.Second,
 	}
@@ -43,7 +42,7 @@ func damageNode(t *testing.T, clock *fakeClock, storageDir, localDir string) *ri
 func TestStorageDamageKeepsRevocations(t *testing.T) {
 	set, _ := pki.NewSet(pki.ECDSAP256)
 	sum := sha256.Sum256(set.ClientA.Cert.Raw)
-	revokedA := storage.DeniedCert{SHA256: hex.EncodeToString(sum[:]), Added: t0, NotAfter: set.ClientA.Cert.NotAfter}
+	revokedA := DeniedCert{SHA256: hex.EncodeToString(sum[:]), Added: t0, NotAfter: set.ClientA.Cert.NotAfter}
 	for _, tc := range []struct {
 		name   string
 		damage func(t *testing.T, ringFile string, older []byte)
@@ -69,7 +68,7 @@ func TestStorageDamageKeepsRevocations(t *testing.T) {
 			clock := &fakeClock{t: t0}
 			storageDir, localDir := t.TempDir(), t.TempDir()
 			node := damageNode(t, clock, storageDir, localDir)
-			if err := node.step(ctx); err != nil {
+			if err := node.Step(ctx); err != nil {
 				t.Fatal(err)
 			}
 			ringFile := filepath.Join(storageDir, node.store.Key())
@@ -77,23 +76,23 @@ func TestStorageDamageKeepsRevocations(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := node.deny(ctx, revokedA); err != nil {
+			if _, err := node.Deny(ctx, revokedA); err != nil {
 				t.Fatal(err)
 			}
-			held := node.rings.load()
+			held := node.rings.Load()
 			version := node.heldVersion()
-			if !held.denies(set.ClientA.Cert) {
+			if !held.Denies(set.ClientA.Cert) {
 				t.Fatal("revocation not in force")
 			}
 
 			tc.damage(t, ringFile, older)
 			clock.add(time.Second)
-			_ = node.step(ctx) // an error for garbage, a repair otherwise
-			r := node.rings.load()
-			if r == nil || !r.denies(set.ClientA.Cert) || r.denies(set.ClientB.Cert) {
-				t.Fatalf("running node after damage: ring %v, A denied %v", r != nil, r != nil && r.denies(set.ClientA.Cert))
+			_ = node.Step(ctx) // an error for garbage, a repair otherwise
+			r := node.rings.Load()
+			if r == nil || !r.Denies(set.ClientA.Cert) || r.Denies(set.ClientB.Cert) {
+				t.Fatalf("running node after damage: ring %v, A denied %v", r != nil, r != nil && r.Denies(set.ClientA.Cert))
 			}
-			if r.sealingKey(clock.now()).id != held.sealingKey(clock.now()).id {
+			if r.SealingKey(clock.now()).ID != held.SealingKey(clock.now()).ID {
 				t.Fatal("running node changed its sealing key: a new ring was minted")
 			}
 			if tc.name != "garbage" {
@@ -105,7 +104,7 @@ func TestStorageDamageKeepsRevocations(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				doc, _, err := storage.OpenRing(data, node.keks, "dmg")
+				doc, _, err := Open(data, node.keks, "dmg")
 				if err != nil || doc.Version != node.heldVersion() || len(doc.Denied) != 1 {
 					t.Fatalf("storage after repair: %v %+v", err, doc)
 				}
@@ -118,12 +117,12 @@ func TestStorageDamageKeepsRevocations(t *testing.T) {
 			// brings the ring and the revocation back.
 			tc.damage(t, ringFile, older)
 			restarted := damageNode(t, clock, storageDir, localDir)
-			_ = restarted.step(ctx)
-			r = restarted.rings.load()
-			if r == nil || !r.denies(set.ClientA.Cert) {
-				t.Fatalf("restarted node: ring %v, A denied %v", r != nil, r != nil && r.denies(set.ClientA.Cert))
+			_ = restarted.Step(ctx)
+			r = restarted.rings.Load()
+			if r == nil || !r.Denies(set.ClientA.Cert) {
+				t.Fatalf("restarted node: ring %v, A denied %v", r != nil, r != nil && r.Denies(set.ClientA.Cert))
 			}
-			if r.sealingKey(clock.now()).id != held.sealingKey(clock.now()).id {
+			if r.SealingKey(clock.now()).ID != held.SealingKey(clock.now()).ID {
 				t.Fatal("restarted node minted a new ring")
 			}
 		})
@@ -131,7 +130,7 @@ func TestStorageDamageKeepsRevocations(t *testing.T) {
 }
 
 // status is the repair the node last reported, for tests.
-func (s *ringSync) status() string {
+func (s *Sync) status() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.anomaly
@@ -148,16 +147,16 @@ func TestNewerRingWithoutHistoryGetsRevocationsBack(t *testing.T) {
 	clock := &fakeClock{t: t0}
 	dirA, dirB := t.TempDir(), t.TempDir()
 	a := damageNode(t, clock, dirA, t.TempDir())
-	if err := a.step(ctx); err != nil {
+	if err := a.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.deny(ctx, storage.DeniedCert{SHA256: hex.EncodeToString(sum[:]), Added: t0}); err != nil {
+	if _, err := a.Deny(ctx, DeniedCert{SHA256: hex.EncodeToString(sum[:]), Added: t0}); err != nil {
 		t.Fatal(err)
 	}
 	// Another node on other storage builds a ring up to a higher version.
 	b := damageNode(t, clock, dirB, t.TempDir())
 	for range a.heldVersion() + 2 {
-		if err := b.rotate(ctx); err != nil {
+		if err := b.Rotate(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -168,17 +167,17 @@ func TestNewerRingWithoutHistoryGetsRevocationsBack(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dirA, a.store.Key()), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.step(ctx); err != nil {
+	if err := a.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if r := a.rings.load(); !r.denies(set.ClientA.Cert) {
+	if r := a.rings.Load(); !r.Denies(set.ClientA.Cert) {
 		t.Fatal("revocation lost to a newer document")
 	}
 	stored, err := os.ReadFile(filepath.Join(dirA, a.store.Key()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, _, err := storage.OpenRing(stored, a.keks, "dmg")
+	doc, _, err := Open(stored, a.keks, "dmg")
 	if err != nil || len(doc.Denied) != 1 || doc.Version <= b.heldVersion() {
 		t.Fatalf("storage not given the revocation back: %v %+v", err, doc)
 	}

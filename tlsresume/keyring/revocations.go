@@ -1,9 +1,7 @@
-package tlsresume
+package keyring
 
 import (
 	"time"
-
-	"github.com/tlsresume/caddy-tlsresume/storage"
 )
 
 // Revocation state (the deny list and the invalidation time) lives in the
@@ -12,8 +10,8 @@ import (
 // that was corrupted, deleted or rolled back to an older authentic copy
 // cannot lift a revocation, because every node merges what it holds into
 // what it reads and writes, and keeps a sealed copy on local disk across
-// restarts (localring.go). Entries end only when the certificate they name
-// expires (storage.DeniedCert.Ends).
+// restarts (local.go). Entries end only when the certificate they name
+// expires (DeniedCert.Ends).
 
 // denyPruneSlack keeps an entry a while past its certificate's expiry, for
 // nodes whose clocks lag.
@@ -23,7 +21,7 @@ const denyPruneSlack = time.Hour
 // that is still in force at now: deny-list entries (for an entry in both,
 // the later end wins) and a later invalidation time. It reports whether
 // dst changed.
-func mergeRevocations(dst, src *storage.RingDocument, now time.Time) bool {
+func mergeRevocations(dst, src *Document, now time.Time) bool {
 	changed := false
 	if src.InvalidatedBefore.After(dst.InvalidatedBefore) {
 		dst.InvalidatedBefore = src.InvalidatedBefore
@@ -44,7 +42,7 @@ func mergeRevocations(dst, src *storage.RingDocument, now time.Time) bool {
 		}
 		k := keyOf(e)
 		if i, ok := index[k]; ok {
-			if e.Ends().After(dst.Denied[i].Ends()) {
+			if e.ends().After(dst.Denied[i].ends()) {
 				dst.Denied[i] = e
 				changed = true
 			}
@@ -61,13 +59,13 @@ func mergeRevocations(dst, src *storage.RingDocument, now time.Time) bool {
 // compares them).
 type deniedKey struct{ sha256, issuer, serial string }
 
-func keyOf(e storage.DeniedCert) deniedKey {
+func keyOf(e DeniedCert) deniedKey {
 	return deniedKey{e.SHA256, e.IssuerSHA256, e.Serial}
 }
 
 // pruneDenied drops deny-list entries whose certificates have expired. It
 // reports whether d changed.
-func pruneDenied(d *storage.RingDocument, now time.Time) bool {
+func pruneDenied(d *Document, now time.Time) bool {
 	kept := d.Denied[:0]
 	for _, e := range d.Denied {
 		if !denyExpired(e, now) {
@@ -80,13 +78,13 @@ func pruneDenied(d *storage.RingDocument, now time.Time) bool {
 	return changed
 }
 
-func denyExpired(e storage.DeniedCert, now time.Time) bool {
-	return now.After(e.Ends().Add(denyPruneSlack))
+func denyExpired(e DeniedCert, now time.Time) bool {
+	return now.After(e.ends().Add(denyPruneSlack))
 }
 
 // holdsRevocationsOf reports whether d already has every revocation of src
 // in force at now, so merging src would change nothing.
-func holdsRevocationsOf(d, src *storage.RingDocument, now time.Time) bool {
+func holdsRevocationsOf(d, src *Document, now time.Time) bool {
 	if src.InvalidatedBefore.After(d.InvalidatedBefore) {
 		return false
 	}
@@ -95,13 +93,13 @@ func holdsRevocationsOf(d, src *storage.RingDocument, now time.Time) bool {
 	}
 	ends := make(map[deniedKey]time.Time, len(d.Denied))
 	for _, e := range d.Denied {
-		ends[keyOf(e)] = e.Ends()
+		ends[keyOf(e)] = e.ends()
 	}
 	for _, e := range src.Denied {
 		if denyExpired(e, now) {
 			continue
 		}
-		if end, ok := ends[keyOf(e)]; !ok || e.Ends().After(end) {
+		if end, ok := ends[keyOf(e)]; !ok || e.ends().After(end) {
 			return false
 		}
 	}
