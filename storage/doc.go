@@ -1,4 +1,5 @@
-// Package storage persists the ticket-key ring in CertMagic storage (sealed
-// under a key-encryption key) and provides the session stores (memory, Redis)
-// and the 0-RTT strike register.
+// Package storage provides the session-store modules of the tls_resume app
+// (tls_resume.session_stores.memory and .redis) behind one interface,
+// SessionStore, including each store's 0-RTT claim. How handshakes use a
+// store (budget, fallback, circuit breaker) is the app's.
 package storage
