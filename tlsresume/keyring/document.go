@@ -69,11 +69,6 @@ func (d DeniedCert) ends() time.Time {
 	return d.Added.Add(denyRetention)
 }
 
-// sameCertificate reports whether d and o name the same certificate.
-func (d DeniedCert) sameCertificate(o DeniedCert) bool {
-	return d.SHA256 == o.SHA256 && d.IssuerSHA256 == o.IssuerSHA256 && d.Serial == o.Serial
-}
-
 // TicketKeySize is the size of a ticket key's secret.
 const TicketKeySize = 32
 
