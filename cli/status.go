@@ -32,7 +32,8 @@ Reads GET /tls_resume/status from a running Caddy's admin endpoint and prints
 the ticket-key ring (version, KEK ID, every key's state, activation, age and
 expiry — never key material), the invalidation time and deny list size,
 ring storage health, and the node's handshake, resumption (and its ratio),
-refusal, ticket-rejection and early-data counts since the process started.
+refusal, ticket-rejection and early-data counts since its configuration was
+loaded.
 
 --address is the admin endpoint (default localhost:2019): host:port, an
 http:// URL, or unix//path/to/socket. Like Caddy's own commands, status sends
@@ -157,11 +158,12 @@ func fetchStatus(ctx context.Context, address string) ([]byte, error) {
 type statusExtras struct {
 	Handshakes struct {
 		// ResumptionRatio is resumed / total handshakes since the
-		// process started (0 to 1); absent from older nodes.
+		// node's configuration was loaded (0 to 1); absent from older
+		// nodes.
 		ResumptionRatio *float64 `json:"resumption_ratio"`
 	} `json:"handshakes"`
 	// Refusals counts the handshakes the plugin refused since the
-	// process started, by reason (revoked, verifier, …); nil when the
+	// node's configuration was loaded, by reason (revoked, verifier, …); nil when the
 	// node does not report them.
 	Refusals map[string]uint64 `json:"refusals"`
 }

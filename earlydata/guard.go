@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -43,7 +44,8 @@ func init() {
 // (placeholder `{http.vars.early_data}`), so that for example
 // `log_append early_data {http.vars.early_data}` records it in the access
 // log. The counter caddy_tls_resume_early_data_requests_total{outcome}
-// counts early requests by outcome ("allowed" or "rejected").
+// counts early requests by outcome ("allowed" or "rejected"), and so does
+// the status of the configuration's tls_resume app, when it has one.
 //
 // The guard costs one pointer check and one header lookup on a request that
 // is not early. Put it before any handler that has side effects; the
@@ -71,7 +73,35 @@ type Guard struct {
 	allow       caddyhttp.MatcherSets
 	allowed     prometheus.Counter
 	rejected    prometheus.Counter
+	status      *statusCounter
 	logger      *zap.Logger
+}
+
+// statusCounter finds, on the guard's first early request, the tls_resume
+// app of the guard's configuration, which counts early requests in its
+// status (GET /tls_resume/status). Not at provision time: the app
+// provisions the http app, and so this handler, from its own Provision.
+type statusCounter struct {
+	ctx  caddy.Context
+	once sync.Once
+	app  earlyDataCounter // nil when the configuration has no tls_resume app
+}
+
+// earlyDataCounter is what the tls_resume app offers (its CountEarlyData).
+type earlyDataCounter interface{ CountEarlyData(allowed bool) }
+
+func (s *statusCounter) count(allowed bool) {
+	if s == nil {
+		return // a guard that was not provisioned (tests)
+	}
+	s.once.Do(func() {
+		if app, err := s.ctx.AppIfConfigured("tls_resume"); err == nil {
+			s.app, _ = app.(earlyDataCounter)
+		}
+	})
+	if s.app != nil {
+		s.app.CountEarlyData(allowed)
+	}
 }
 
 // CaddyModule returns the Caddy module information.
@@ -123,6 +153,7 @@ func (g *Guard) Provision(ctx caddy.Context) error {
 	}
 	g.allowed = metrics.EarlyDataRequests.WithLabelValues("allowed")
 	g.rejected = metrics.EarlyDataRequests.WithLabelValues("rejected")
+	g.status = &statusCounter{ctx: ctx}
 	return nil
 }
 
@@ -172,9 +203,11 @@ func (g *Guard) serveCandidate(w http.ResponseWriter, r *http.Request, next cadd
 
 	if Admit(safe, refused, allowed) {
 		g.allowed.Inc()
+		g.status.count(true)
 		return next.ServeHTTP(w, r)
 	}
 	g.rejected.Inc()
+	g.status.count(false)
 	if c := g.logger.Check(zapcore.DebugLevel, "refused request received as early data"); c != nil {
 		c.Write(
 			zap.String("method", r.Method),

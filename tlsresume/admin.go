@@ -28,8 +28,9 @@ func init() {
 //   - `GET /tls_resume/status`: the ring (name, version, KEK ID, every key's
 //     ID, state — staged, sealing or retired — activation, expiry and age;
 //     never key material), the invalidation time, the size of the deny
-//     list, storage health, and this process's handshake, resumption,
-//     ticket-rejection and early-data counts.
+//     list, storage health, and the handshake, resumption, refusal,
+//     ticket-rejection and early-data counts since the configuration was
+//     loaded (Status).
 //   - `POST /tls_resume/rotate`: rotate the whole fleet now; the staged key
 //     seals as soon as every node can know it. With `{"emergency": true}`
 //     (a leaked ticket key) every key is dropped at once, a fresh one seals

@@ -148,6 +148,7 @@ type App struct {
 	poll     time.Duration
 	rings    *keyring.Holder
 	bindings []*policyBinding
+	early    *earlyDataCounts
 	sync     *keyring.Sync
 	logger   *zap.Logger
 	cancel   context.CancelFunc
@@ -171,6 +172,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	refusalLog.logger.Store(a.logger)
 	a.rings = new(keyring.Holder)
+	a.early = new(earlyDataCounts)
 	if err := metrics.Register(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %v", err)
 	}

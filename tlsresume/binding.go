@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddytls"
@@ -41,6 +42,11 @@ type policyBinding struct {
 
 	// handshakes[resumed][mutual], resolved once: Inc is an atomic add.
 	handshakes [2][2]prometheus.Counter
+
+	// counts are this binding's share of the app's status (Status):
+	// completed handshakes and rejected tickets, counted next to the
+	// process-wide metrics.
+	counts bindingCounts
 
 	// obs times handshakes and their checks, and counts refusals.
 	obs *handshakeObs
@@ -192,12 +198,12 @@ func (b *policyBinding) unwrapSession(identity []byte, cs tls.ConnectionState) (
 		why = b.admit(r, t.state, &cs)
 	}
 	if why != accepted {
-		rejectionCounters[why].Inc()
+		b.rejected(why)
 		return nil, nil
 	}
 	ss, err := tls.ParseSessionState(t.state)
 	if err != nil {
-		rejectionCounters[rejectBadState].Inc()
+		b.rejected(rejectBadState)
 		return nil, nil
 	}
 	if ss.EarlyData {
@@ -281,7 +287,9 @@ func (b *policyBinding) verify(cs tls.ConnectionState) error {
 			return err
 		}
 	}
-	b.handshakes[boolIndex(cs.DidResume)][boolIndex(mutual)].Inc()
+	r, m := boolIndex(cs.DidResume), boolIndex(mutual)
+	b.handshakes[r][m].Inc()
+	b.counts.handshakes[r][m].Add(1)
 	b.obs.completed(&cs, mutual, time.Now())
 	return nil
 }
@@ -298,6 +306,20 @@ func boolIndex(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// bindingCounts are what one policy binding adds to the app's status:
+// atomic adds, lock-free and allocation-free on the handshake path.
+type bindingCounts struct {
+	handshakes [2][2]atomic.Uint64 // [resumed][mutual]
+	rejections [numRejections]atomic.Uint64
+}
+
+// rejected counts a ticket that did not resume, by reason: in the
+// process-wide metric and in this binding's status counts.
+func (b *policyBinding) rejected(why rejection) {
+	rejectionCounters[why].Inc()
+	b.counts.rejections[why].Add(1)
 }
 
 // rejectionCounters are the ticket_rejections_total series, one per reason.

@@ -44,6 +44,9 @@ type handshakeObs struct {
 	duration [2][2]prometheus.Observer // [resumed][mutual]
 	verify   [2]prometheus.Observer    // [resumed]
 	refusals [numRefusals]prometheus.Counter
+	// refusedCounts counts the same refusals for the app's status
+	// (Status).
+	refusedCounts [numRefusals]atomic.Uint64
 }
 
 type handshakeTrack struct {
@@ -135,6 +138,7 @@ func (o *handshakeObs) refused(why refusal, cs *tls.ConnectionState, leaf *x509.
 		return
 	}
 	o.refusals[why].Inc()
+	o.refusedCounts[why].Add(1)
 	refusalLog.log(o.server, why, cs, leaf, err)
 }
 

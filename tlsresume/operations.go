@@ -9,11 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 
-	"github.com/tlsresume/caddy-tlsresume/internal/metrics"
 	"github.com/tlsresume/caddy-tlsresume/tlsresume/keyring"
 )
 
@@ -71,12 +68,21 @@ type Status struct {
 	// SessionStore is the session store's health; absent without one.
 	SessionStore *SessionStoreStatus `json:"session_store,omitempty"`
 
+	// The counts below span this configuration: since it was loaded,
+	// on the servers this app manages (a reload starts them again from
+	// zero; the Prometheus metrics at /metrics keep the process's
+	// totals).
 	Handshakes HandshakeCounts `json:"handshakes"`
-	// Refusals counts handshakes this process refused, by reason
-	// (revoked, verifier).
-	Refusals         map[string]uint64 `json:"refusals"`
+	// Refusals counts refused handshakes, by reason (revoked, verifier;
+	// every reason present, zero included, once a server is managed).
+	Refusals map[string]uint64 `json:"refusals"`
+	// TicketRejections counts tickets that did not resume, by reason
+	// (every reason present, zero included).
 	TicketRejections map[string]uint64 `json:"ticket_rejections"`
-	EarlyData        map[string]uint64 `json:"early_data"`
+	// EarlyData counts the requests this configuration's
+	// early_data_guard handlers saw arrive in early data, by outcome
+	// (allowed, rejected; both present, zero included).
+	EarlyData map[string]uint64 `json:"early_data"`
 	// Now is when the snapshot was taken.
 	Now time.Time `json:"now"`
 }
@@ -110,8 +116,8 @@ type StoreStatus struct {
 	LastRepairAt *time.Time `json:"last_repair_at,omitempty"`
 }
 
-// HandshakeCounts are this process's handshake counters (all servers and
-// configs since the process started).
+// HandshakeCounts are the handshakes completed on the servers the app
+// manages since its configuration was loaded.
 type HandshakeCounts struct {
 	Total         uint64 `json:"total"`
 	Resumed       uint64 `json:"resumed"`
@@ -129,8 +135,8 @@ type ServerCounts struct {
 	Resumed uint64 `json:"resumed"`
 }
 
-// Status returns a snapshot of the ring, its storage health and the
-// handshake metrics.
+// Status returns a snapshot of the ring, its storage health and the app's
+// counts.
 func (a *App) Status() (*Status, error) {
 	s := a.sync
 	if s == nil {
@@ -145,9 +151,6 @@ func (a *App) Status() (*Status, error) {
 		RotationInterval: a.sched.Interval.String(),
 		TicketLifetime:   a.sched.Lifetime.String(),
 		PollInterval:     a.poll.String(),
-		TicketRejections: map[string]uint64{},
-		Refusals:         map[string]uint64{},
-		EarlyData:        map[string]uint64{},
 		Now:              now.UTC(),
 	}
 	held := s.State()
@@ -186,42 +189,77 @@ func (a *App) Status() (*Status, error) {
 		st.SessionStore = a.sessions.status(now)
 	}
 
-	collectCounters(metrics.Handshakes, func(labels map[string]string, v uint64) {
-		resumed, mutual := labels["resumed"] == "true", labels["mutual"] == "true"
-		h := &st.Handshakes
-		h.Total += v
-		if resumed {
-			h.Resumed += v
-		}
-		if mutual {
-			h.Mutual += v
-			if resumed {
-				h.MutualResumed += v
-			}
-		}
+	a.countInto(st)
+	return st, nil
+}
+
+// countInto fills st's counts: what this app's bindings and early-data
+// guards counted (bindingCounts, handshakeObs, earlyDataCounts).
+func (a *App) countInto(st *Status) {
+	st.Refusals = map[string]uint64{}
+	st.TicketRejections = map[string]uint64{}
+	for why := rejectMalformed; why < numRejections; why++ {
+		st.TicketRejections[rejectionReasons[why]] = 0
+	}
+	h := &st.Handshakes
+	for _, b := range a.bindings {
 		if h.ByServer == nil {
 			h.ByServer = map[string]ServerCounts{}
 		}
-		sc := h.ByServer[labels["server"]]
-		sc.Total += v
-		if resumed {
-			sc.Resumed += v
+		sc := h.ByServer[b.obs.server]
+		for r := range 2 {
+			for m := range 2 {
+				v := b.counts.handshakes[r][m].Load()
+				h.Total += v
+				sc.Total += v
+				if r == 1 {
+					h.Resumed += v
+					sc.Resumed += v
+				}
+				if m == 1 {
+					h.Mutual += v
+					if r == 1 {
+						h.MutualResumed += v
+					}
+				}
+			}
 		}
-		h.ByServer[labels["server"]] = sc
-	})
-	if h := &st.Handshakes; h.Total > 0 {
+		h.ByServer[b.obs.server] = sc
+		for why := range numRefusals {
+			st.Refusals[refusalReasons[why]] += b.obs.refusedCounts[why].Load()
+		}
+		for why := rejectMalformed; why < numRejections; why++ {
+			st.TicketRejections[rejectionReasons[why]] += b.counts.rejections[why].Load()
+		}
+	}
+	if h.Total > 0 {
 		h.ResumptionRatio = float64(h.Resumed) / float64(h.Total)
 	}
-	collectCounters(metrics.HandshakeRefusals, func(labels map[string]string, v uint64) {
-		st.Refusals[labels["reason"]] += v
-	})
-	collectCounters(metrics.TicketRejections, func(labels map[string]string, v uint64) {
-		st.TicketRejections[labels["reason"]] += v
-	})
-	collectCounters(metrics.EarlyDataRequests, func(labels map[string]string, v uint64) {
-		st.EarlyData[labels["outcome"]] += v
-	})
-	return st, nil
+	st.EarlyData = map[string]uint64{"allowed": 0, "rejected": 0}
+	if e := a.early; e != nil {
+		st.EarlyData["allowed"], st.EarlyData["rejected"] = e.allowed.Load(), e.rejected.Load()
+	}
+}
+
+// earlyDataCounts are the requests the early_data_guard handlers of the
+// app's configuration saw arrive in early data (CountEarlyData). Provision
+// allocates them (an App is a Caddy module value, which must not hold
+// atomics by value).
+type earlyDataCounts struct {
+	allowed, rejected atomic.Uint64
+}
+
+// CountEarlyData counts, for Status, a request that arrived in early data,
+// by the early_data_guard's outcome. The guards of the app's configuration
+// call it (they find the app when they see their first early request).
+func (a *App) CountEarlyData(allowed bool) {
+	switch {
+	case a.early == nil: // not provisioned
+	case allowed:
+		a.early.allowed.Add(1)
+	default:
+		a.early.rejected.Add(1)
+	}
 }
 
 // keyStatuses describes doc's keys at now.
@@ -258,26 +296,6 @@ func keyStatuses(d *keyring.Document, sched keyring.Schedule, now time.Time) []K
 		out = append(out, ks)
 	}
 	return out
-}
-
-// collectCounters calls fn with the labels and value of every series of c.
-func collectCounters(c prometheus.Collector, fn func(map[string]string, uint64)) {
-	ch := make(chan prometheus.Metric, 16)
-	go func() {
-		c.Collect(ch)
-		close(ch)
-	}()
-	for m := range ch {
-		var pb dto.Metric
-		if err := m.Write(&pb); err != nil || pb.Counter == nil {
-			continue
-		}
-		labels := make(map[string]string, len(pb.Label))
-		for _, l := range pb.Label {
-			labels[l.GetName()] = l.GetValue()
-		}
-		fn(labels, uint64(pb.Counter.GetValue()))
-	}
 }
 
 // Rotate forces a fleet-wide rotation: the staged key seals as soon as
