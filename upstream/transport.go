@@ -119,9 +119,10 @@ func (Transport) CaddyModule() caddy.ModuleInfo {
 
 // Provision provisions the embedded Caddy HTTP transport, then installs the
 // session cache and the handshake counter on the TLS client configuration
-// it built.
+// it built. The session cache's size and lifetime are checked first: they
+// size a store shared by every transport of the process.
 func (t *Transport) Provision(ctx caddy.Context) error {
-	if err := t.validate(); err != nil {
+	if err := t.sessionDefaults(); err != nil {
 		return err
 	}
 	if err := metrics.Register(ctx.GetMetricsRegistry()); err != nil {
@@ -205,8 +206,9 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// validate checks the session settings and fills in their defaults.
-func (t *Transport) validate() error {
+// sessionDefaults checks the session cache's size and lifetime and fills in
+// their defaults.
+func (t *Transport) sessionDefaults() error {
 	if t.SessionCacheSize < 0 {
 		return fmt.Errorf("session_cache_size: must be a positive number of sessions, got %d", t.SessionCacheSize)
 	}
@@ -222,12 +224,12 @@ func (t *Transport) validate() error {
 	if t.SessionLifetime == 0 {
 		t.SessionLifetime = caddy.Duration(DefaultSessionLifetime)
 	}
-	return t.validateFullHandshakeEvery()
+	return nil
 }
 
-// validateFullHandshakeEvery checks full_handshake_every against the other
-// settings (session_lifetime already has its default).
-func (t *Transport) validateFullHandshakeEvery() error {
+// Validate checks full_handshake_every against the other settings
+// (session_lifetime has its default after Provision).
+func (t *Transport) Validate() error {
 	every := time.Duration(t.FullHandshakeEvery)
 	switch {
 	case every == 0:
@@ -290,6 +292,7 @@ func (t *Transport) Cleanup() error {
 var (
 	_ caddy.Module                                     = (*Transport)(nil)
 	_ caddy.Provisioner                                = (*Transport)(nil)
+	_ caddy.Validator                                  = (*Transport)(nil)
 	_ caddy.CleanerUpper                               = (*Transport)(nil)
 	_ caddyfile.Unmarshaler                            = (*Transport)(nil)
 	_ http.RoundTripper                                = (*Transport)(nil)
