@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/spf13/cobra"
 )
 
@@ -42,9 +41,6 @@ every run. Nothing here is fit for production use.
 }
 
 func runDemo(out io.Writer, o demoOptions) error {
-	if _, err := caddy.GetModule("tls_resume"); err != nil {
-		return fmt.Errorf("this Caddy binary has no tls_resume app; build it with the caddy-tlsresume plugin (see xcaddy.md)")
-	}
 	f, err := prepareDemo(o)
 	if err != nil {
 		return err

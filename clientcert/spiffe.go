@@ -43,27 +43,13 @@ func isTrustDomainChar(c byte) bool { return trustDomainChars[c] }
 // isPathChar reports whether c may appear in a SPIFFE ID path segment.
 func isPathChar(c byte) bool { return pathChars[c] }
 
-// parseSPIFFEID splits id into trust domain and path ("" or beginning with
-// '/') when id is a valid SPIFFE ID; ok is false otherwise. It does not
-// allocate.
-func parseSPIFFEID(id []byte) (td, path []byte, ok bool) {
-	td, path, ok = splitSPIFFEID(id)
-	if !ok || len(td) > spiffeTDMaxLen {
-		return nil, nil, false
-	}
-	for _, c := range td {
-		if !trustDomainChars[c] {
-			return nil, nil, false
-		}
-	}
-	return td, path, true
-}
-
-// splitSPIFFEID is parseSPIFFEID without the check of the trust domain's
-// characters and length: the hot path compares the trust domain with
-// those of the configured patterns, which were validated at provision
-// time, so a trust domain equal to one of them is valid. Everything else
-// (scheme, total length, non-empty trust domain, path) is checked.
+// splitSPIFFEID splits id into trust domain and path ("" or beginning with
+// '/') when id is a SPIFFE ID; ok is false otherwise. It does not allocate.
+// It does not check the trust domain's characters and length: the hot path
+// compares the trust domain with those of the configured patterns, which
+// were validated at provision time, so a trust domain equal to one of them
+// is valid. Everything else (scheme, total length, non-empty trust domain,
+// path) is checked.
 func splitSPIFFEID(id []byte) (td, path []byte, ok bool) {
 	if len(id) > spiffeMaxLen || string(id[:min(len(id), len(spiffeScheme))]) != spiffeScheme {
 		return nil, nil, false
@@ -175,7 +161,7 @@ func compileSPIFFEPattern(p string) (spiffePattern, error) {
 }
 
 // matchParsed reports whether an already validated SPIFFE ID, split into
-// trust domain and path by parseSPIFFEID, matches the pattern.
+// trust domain and path by splitSPIFFEID, matches the pattern.
 func (sp *spiffePattern) matchParsed(td, path []byte) bool {
 	if len(td) != len(sp.trustDomain) || !hasPrefixAt(td, 0, sp.trustDomain, false) {
 		return false

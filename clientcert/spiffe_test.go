@@ -203,3 +203,19 @@ func FuzzSPIFFEID(f *testing.F) {
 		}
 	})
 }
+
+// parseSPIFFEID splits id into trust domain and path ("" or beginning with
+// '/') when id is a valid SPIFFE ID (splitSPIFFEID and the trust domain's
+// characters and length); ok is false otherwise.
+func parseSPIFFEID(id []byte) (td, path []byte, ok bool) {
+	td, path, ok = splitSPIFFEID(id)
+	if !ok || len(td) > spiffeTDMaxLen {
+		return nil, nil, false
+	}
+	for _, c := range td {
+		if !trustDomainChars[c] {
+			return nil, nil, false
+		}
+	}
+	return td, path, true
+}

@@ -23,7 +23,7 @@ import (
 //     finds it there (authCarry.take). While the connection lives its
 //     array lives, so no other session can share the address; an entry
 //     left by a handshake that never reached WrapSession is overwritten
-//     when the address is reused and expires after authCarryTTL.
+//     when the address is reused and expires after defaultConnTTL.
 //
 // A TLS 1.3 session without a client certificate has no such slice and no
 // client authentication to age: its tickets are bounded one by one. A
@@ -32,14 +32,12 @@ import (
 // field) gets a ticket that never opens, so its next connection is a full
 // handshake: the bound can shorten a session, never lengthen it.
 
-// authCarryTTL bounds how long a record waits for its WrapSession. On TCP,
-// Go issues the ticket in the same flight that accepts the session; over
-// QUIC, once the handshake completes, one round trip later.
-const authCarryTTL = defaultConnTTL
-
 // authCarry hands a resumed session's authentication time (Unix seconds)
 // from UnwrapSession to the WrapSession of the same TLS 1.3 connection,
-// keyed by the session's peer certificate array (conntable.go).
+// keyed by the session's peer certificate array (conntable.go). A record
+// waits for its WrapSession at most defaultConnTTL: on TCP, Go issues the
+// ticket in the same flight that accepts the session; over QUIC, once the
+// handshake completes, one round trip later.
 type authCarry = connTable[int64]
 
 // sessionAuthTime says when the client of the session WrapSession is about

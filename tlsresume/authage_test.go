@@ -95,3 +95,6 @@ func FuzzSessionPeers(f *testing.F) {
 		}
 	})
 }
+
+// authCarryTTL is how long a record of authCarry lives.
+const authCarryTTL = defaultConnTTL

@@ -130,15 +130,3 @@ func (t *connTable[V]) take(key uintptr, now time.Time) (V, bool) {
 	}
 	return e.v, true
 }
-
-// len counts the entries, for tests.
-func (t *connTable[V]) len() int {
-	n := 0
-	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.Lock()
-		n += len(sh.m)
-		sh.mu.Unlock()
-	}
-	return n
-}

@@ -94,14 +94,9 @@ func (s *sessionStore) shard(k sessionKey) *storeShard {
 	return &s.shards[maphash.Comparable(s.seed, k)%uint64(len(s.shards))]
 }
 
-// get returns the session stored under k if it was stored no longer than
-// maxAge before now. An older entry is removed.
-func (s *sessionStore) get(k sessionKey, maxAge time.Duration, now time.Time) (*tls.ClientSessionState, bool) {
-	return s.lookup(k, maxAge, 0, now)
-}
-
-// lookup is get with an upper bound on the age of the last full handshake
-// under k: when fullEvery is positive, a session is offered only if a full
+// lookup returns the session stored under k if it was stored no longer
+// than maxAge before now (an older entry is removed), with an upper bound
+// on the age of the last full handshake under k: when fullEvery is positive, a session is offered only if a full
 // handshake under k succeeded at most fullEvery before now. Otherwise the
 // session is dropped (the health state stays), so that this connection and
 // every later one do a full handshake, with certificate verification, until
@@ -204,28 +199,6 @@ func (sh *storeShard) entry(k sessionKey) *storeEntry {
 	sh.items[k] = e
 	sh.pushFront(e)
 	return e
-}
-
-// len returns the number of entries held (expired ones, and ones holding
-// only health state, included until a lookup or eviction removes them).
-func (s *sessionStore) len() int {
-	n := 0
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		n += len(sh.items)
-		sh.mu.Unlock()
-	}
-	return n
-}
-
-// capacity returns the most entries the store holds.
-func (s *sessionStore) capacity() int {
-	n := 0
-	for i := range s.shards {
-		n += s.shards[i].cap
-	}
-	return n
 }
 
 // Destruct implements caddy.Destructor: the last transport using the store

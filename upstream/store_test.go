@@ -242,3 +242,31 @@ func BenchmarkStoreGetHit(b *testing.B) {
 		}
 	})
 }
+
+// get returns the session stored under k if it was stored no longer than
+// maxAge before now. An older entry is removed.
+func (s *sessionStore) get(k sessionKey, maxAge time.Duration, now time.Time) (*tls.ClientSessionState, bool) {
+	return s.lookup(k, maxAge, 0, now)
+}
+
+// len returns the number of entries held (expired ones, and ones holding
+// only health state, included until a lookup or eviction removes them).
+func (s *sessionStore) len() int {
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		n += len(sh.items)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// capacity returns the most entries the store holds.
+func (s *sessionStore) capacity() int {
+	n := 0
+	for i := range s.shards {
+		n += s.shards[i].cap
+	}
+	return n
+}
