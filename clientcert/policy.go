@@ -224,16 +224,16 @@ func (p *Policy) compile() (*compiledPolicy, error) {
 
 	for _, f := range p.listFields() {
 		if len(f.vals) > 0 {
-			c.refusals[f.name] = &RefusalError{Field: f.name, Want: append([]string(nil), f.vals...)}
+			c.refusals[f.name] = &refusalError{Field: f.name, Want: append([]string(nil), f.vals...)}
 		}
 	}
 	if c.minRemaining > 0 {
-		c.refusals[fieldMinRemainingValidity] = &RefusalError{
+		c.refusals[fieldMinRemainingValidity] = &refusalError{
 			Field: fieldMinRemainingValidity, Want: []string{c.minRemaining.String()},
 		}
 	}
-	c.errNoCert = &RefusalError{Reason: "no client certificate"}
-	c.errUnverified = &RefusalError{Reason: "client certificate was not verified against a trust pool (allow_unverified is off)"}
+	c.errNoCert = &refusalError{Reason: "no client certificate"}
+	c.errUnverified = &refusalError{Reason: "client certificate was not verified against a trust pool (allow_unverified is off)"}
 	return c, nil
 }
 
@@ -372,9 +372,9 @@ func (c *compiledPolicy) matchFingerprint(leaf *x509.Certificate) bool {
 	return false
 }
 
-// RefusalError is the error the client_cert verifier returns when a client
+// refusalError is the error the client_cert verifier returns when a client
 // certificate does not satisfy its policy. It is built at provision time.
-type RefusalError struct {
+type refusalError struct {
 	// Field is the policy field the certificate did not satisfy; empty
 	// when Reason says why no field was evaluated.
 	Field string
@@ -384,7 +384,7 @@ type RefusalError struct {
 	Reason string
 }
 
-func (e *RefusalError) Error() string {
+func (e *refusalError) Error() string {
 	if e.Field == "" {
 		return "client_cert policy refused the connection: " + e.Reason
 	}

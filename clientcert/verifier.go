@@ -54,7 +54,7 @@ func (v *Verifier) Provision(caddy.Context) error {
 }
 
 // VerifyClientCertificate returns nil if the client's certificate satisfies
-// the policy, otherwise a *RefusalError naming the field that did not match.
+// the policy, otherwise a *refusalError naming the field that did not match.
 // On its usual path (a verified chain) it does not allocate.
 func (v *Verifier) VerifyClientCertificate(rawCerts [][]byte, verifiedChains [][]*x509.Certificate) error {
 	c := v.compiled

@@ -51,9 +51,9 @@ func TestVerifierInHandshake(t *testing.T) {
 				}
 				return
 			}
-			var refusal *RefusalError
+			var refusal *refusalError
 			if !errors.As(err, &refusal) {
-				t.Fatalf("handshake error %v; want a RefusalError", err)
+				t.Fatalf("handshake error %v; want a refusalError", err)
 			}
 			if tc.wantField != "-" && refusal.Field != tc.wantField {
 				t.Errorf("refused on %q, want %q", refusal.Field, tc.wantField)
@@ -90,7 +90,7 @@ func TestVerifierOnResumption(t *testing.T) {
 		t.Fatalf("second handshake: resumed=%v err=%v", cs.DidResume, err)
 	}
 	_, err = handshake(t, f, tls.RequireAndVerifyClientCert, f.payments, cache, record(strict))
-	var refusal *RefusalError
+	var refusal *refusalError
 	if !errors.As(err, &refusal) || refusal.Field != fieldSPIFFEID {
 		t.Fatalf("resumption under the strict policy: %v; want a spiffe_id refusal", err)
 	}

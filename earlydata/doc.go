@@ -9,8 +9,8 @@
 // proxy (the server's trusted_proxies) forwarded it with an Early-Data
 // header. Early-Data headers from other peers are removed.
 //
-// The policy is two pure functions, Classify (is the request early, must its
-// header go) and Admit (may an early request be served), which the handler
+// The policy is two pure functions, classify (is the request early, must its
+// header go) and admit (may an early request be served), which the handler
 // applies; the Caddyfile syntax is documented on Guard.UnmarshalCaddyfile.
 // Early requests set the request variable early_data (placeholder
 // {http.vars.early_data}) and count in

@@ -163,7 +163,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	// handshake with the peer has completed (or there is no TLS) and no
 	// Early-Data header is present. Header keys are canonical here: every
 	// HTTP version's request parser canonicalizes them.
-	if (r.TLS == nil || r.TLS.HandshakeComplete) && r.Header[HeaderName] == nil {
+	if (r.TLS == nil || r.TLS.HandshakeComplete) && r.Header[headerName] == nil {
 		return next.ServeHTTP(w, r)
 	}
 	return g.serveCandidate(w, r, next)
@@ -173,7 +173,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 // Early-Data header.
 func (g *Guard) serveCandidate(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	inEarlyData := r.TLS != nil && !r.TLS.HandshakeComplete
-	_, hasHeader := r.Header[HeaderName]
+	_, hasHeader := r.Header[headerName]
 	var trusted bool
 	if hasHeader {
 		// caddyhttp computes this per request from the immediate peer's
@@ -185,14 +185,14 @@ func (g *Guard) serveCandidate(w http.ResponseWriter, r *http.Request, next cadd
 		trusted, _ = caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool)
 	}
 
-	early, strip := Classify(inEarlyData, hasHeader, trusted)
+	early, strip := classify(inEarlyData, hasHeader, trusted)
 	if strip {
-		r.Header.Del(HeaderName)
+		r.Header.Del(headerName)
 	}
 	if !early {
 		return next.ServeHTTP(w, r)
 	}
-	caddyhttp.SetVar(r.Context(), VarKey, true)
+	caddyhttp.SetVar(r.Context(), varKey, true)
 
 	safe := g.isSafeMethod(r.Method)
 	refused := g.matches(g.refuse, r, "refuse", true)
@@ -201,7 +201,7 @@ func (g *Guard) serveCandidate(w http.ResponseWriter, r *http.Request, next cadd
 		allowed = g.matches(g.allow, r, "allow", false)
 	}
 
-	if Admit(safe, refused, allowed) {
+	if admit(safe, refused, allowed) {
 		g.allowed.Inc()
 		g.status.count(true)
 		return next.ServeHTTP(w, r)

@@ -97,7 +97,7 @@ func (rq request) build() (*http.Request, *countingBody) {
 		r.TLS = &tls.ConnectionState{HandshakeComplete: false, Version: tls.VersionTLS13}
 	}
 	if rq.header != nil {
-		r.Header[HeaderName] = rq.header
+		r.Header[headerName] = rq.header
 	}
 	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer())
 	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{
@@ -116,7 +116,7 @@ type nextHandler struct {
 
 func (n *nextHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	n.called = true
-	n.header, n.hadHeader = r.Header[HeaderName]
+	n.header, n.hadHeader = r.Header[headerName]
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, "served")
 	return nil
@@ -223,9 +223,9 @@ func TestGuardTable(t *testing.T) {
 			if next.called != (tc.status == 200) {
 				t.Fatalf("next handler called = %v with status %d", next.called, w.Code)
 			}
-			early := caddyhttp.GetVar(r.Context(), VarKey) == true
+			early := caddyhttp.GetVar(r.Context(), varKey) == true
 			if early != tc.early {
-				t.Fatalf("{http.vars.%s} set = %v, want %v", VarKey, early, tc.early)
+				t.Fatalf("{http.vars.%s} set = %v, want %v", varKey, early, tc.early)
 			}
 			allowed1, rejected1 := counts()
 			wantAllowed, wantRejected := 0.0, 0.0
@@ -299,7 +299,7 @@ func TestGuardMatrixInvariants(t *testing.T) {
 								t.Errorf("%s %+v: early %s was served", config, rq, method)
 							case early && strings.HasPrefix(path, "/logout") && config == "matchers" && w.Code != 425:
 								t.Errorf("%s %+v: refused route was served early", config, rq)
-							case (caddyhttp.GetVar(r.Context(), VarKey) == true) != early:
+							case (caddyhttp.GetVar(r.Context(), varKey) == true) != early:
 								t.Errorf("%s %+v: early_data variable wrong", config, rq)
 							}
 						}

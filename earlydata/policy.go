@@ -5,28 +5,28 @@ import (
 	"strings"
 )
 
-// HeaderName is the RFC 8470 request header by which an intermediary tells
+// headerName is the RFC 8470 request header by which an intermediary tells
 // the next hop that it forwarded a request before its own TLS handshake with
 // the client had completed.
-const HeaderName = "Early-Data"
+const headerName = "Early-Data"
 
-// VarKey is the request variable the guard sets to true on every request it
+// varKey is the request variable the guard sets to true on every request it
 // treats as early data, whether it lets the request through or refuses it.
 // It is available as the placeholder {http.vars.early_data}; for example
 // `log_append early_data {http.vars.early_data}` writes it into the access
 // log. Requests that are not early leave the variable unset.
-const VarKey = "early_data"
+const varKey = "early_data"
 
-// DefaultMethods are the methods served from early data when the guard's
+// defaultMethods are the methods served from early data when the guard's
 // `methods` option is not set: the methods RFC 9110 (section 9.2.1) defines
 // as safe, minus TRACE, which no application should answer anyway.
-var DefaultMethods = []string{"GET", "HEAD", "OPTIONS"}
+var defaultMethods = []string{"GET", "HEAD", "OPTIONS"}
 
 // rfcSafeMethods are the methods RFC 9110 defines as safe. Configuring any
 // other method as replayable is allowed but logged as a warning.
 var rfcSafeMethods = map[string]bool{"GET": true, "HEAD": true, "OPTIONS": true, "TRACE": true}
 
-// Classify decides whether a request is early data and whether its
+// classify decides whether a request is early data and whether its
 // Early-Data header must be removed before it goes further.
 //
 //   - inEarlyData: the request itself arrived before the TLS (QUIC) handshake
@@ -40,13 +40,13 @@ var rfcSafeMethods = map[string]bool{"GET": true, "HEAD": true, "OPTIONS": true,
 // upstream behind this one can rely on the header having been set by Caddy or
 // a trusted proxy. The header of a trusted peer is kept, as RFC 8470 asks
 // ("A server MUST NOT remove this header field").
-func Classify(inEarlyData, hasHeader, trustedPeer bool) (early, stripHeader bool) {
+func classify(inEarlyData, hasHeader, trustedPeer bool) (early, stripHeader bool) {
 	early = inEarlyData || (hasHeader && trustedPeer)
 	stripHeader = hasHeader && !trustedPeer
 	return early, stripHeader
 }
 
-// Admit decides whether an early request may be served now (true) or must be
+// admit decides whether an early request may be served now (true) or must be
 // answered 425 Too Early (false).
 //
 //   - safeMethod: the request method is one of the guard's methods.
@@ -55,7 +55,7 @@ func Classify(inEarlyData, hasHeader, trustedPeer bool) (early, stripHeader bool
 //     everything, so that a refuse rule can never be undone by an allow rule.
 //   - allowed: the request matches one of the guard's allow matcher sets (a
 //     route the operator has made replay-safe, such as an idempotent PUT).
-func Admit(safeMethod, refused, allowed bool) bool {
+func admit(safeMethod, refused, allowed bool) bool {
 	if refused {
 		return false
 	}
@@ -66,10 +66,10 @@ func Admit(safeMethod, refused, allowed bool) bool {
 // case without duplicates; nil means the defaults.
 func normalizeMethods(methods []string) ([]string, error) {
 	if methods == nil {
-		return append([]string(nil), DefaultMethods...), nil
+		return append([]string(nil), defaultMethods...), nil
 	}
 	if len(methods) == 0 {
-		return nil, fmt.Errorf("methods: the list is empty; omit it for the default (%s) or list at least one method", strings.Join(DefaultMethods, ", "))
+		return nil, fmt.Errorf("methods: the list is empty; omit it for the default (%s) or list at least one method", strings.Join(defaultMethods, ", "))
 	}
 	out := make([]string, 0, len(methods))
 	for _, m := range methods {

@@ -22,9 +22,9 @@ func TestClassify(t *testing.T) {
 		{"0-RTT with trusted header: early, header kept", true, true, true, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			early, strip := Classify(tc.inEarlyData, tc.hasHeader, tc.trusted)
+			early, strip := classify(tc.inEarlyData, tc.hasHeader, tc.trusted)
 			if early != tc.wantEarly || strip != tc.wantStrip {
-				t.Fatalf("Classify(%v, %v, %v) = early %v strip %v; want early %v strip %v",
+				t.Fatalf("classify(%v, %v, %v) = early %v strip %v; want early %v strip %v",
 					tc.inEarlyData, tc.hasHeader, tc.trusted, early, strip, tc.wantEarly, tc.wantStrip)
 			}
 		})
@@ -47,8 +47,8 @@ func TestAdmit(t *testing.T) {
 		{"refuse beats allow on an unsafe method", false, true, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := Admit(tc.safe, tc.refused, tc.allowed); got != tc.want {
-				t.Fatalf("Admit(safe=%v, refused=%v, allowed=%v) = %v, want %v", tc.safe, tc.refused, tc.allowed, got, tc.want)
+			if got := admit(tc.safe, tc.refused, tc.allowed); got != tc.want {
+				t.Fatalf("admit(safe=%v, refused=%v, allowed=%v) = %v, want %v", tc.safe, tc.refused, tc.allowed, got, tc.want)
 			}
 		})
 	}
@@ -87,11 +87,11 @@ func TestNormalizeMethods(t *testing.T) {
 		})
 	}
 	// The defaults must not be aliased: a caller appending to its result
-	// must not change DefaultMethods.
+	// must not change defaultMethods.
 	got, _ := normalizeMethods(nil)
 	got[0] = "POST"
-	if DefaultMethods[0] != "GET" {
-		t.Fatal("normalizeMethods aliases DefaultMethods")
+	if defaultMethods[0] != "GET" {
+		t.Fatal("normalizeMethods aliases defaultMethods")
 	}
 }
 

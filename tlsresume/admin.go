@@ -72,16 +72,16 @@ func adminHandler(method string, h func(*App, http.ResponseWriter, *http.Request
 			return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed,
 				Err: fmt.Errorf("method %s not allowed; use %s", r.Method, method)}
 		}
-		app := Running()
+		app := runningApp()
 		if app == nil {
-			return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: ErrNotRunning}
+			return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errNotRunning}
 		}
 		return h(app, w, r)
 	})
 }
 
 func handleStatus(app *App, w http.ResponseWriter, _ *http.Request) error {
-	st, err := app.Status()
+	st, err := app.status()
 	if err != nil {
 		return operationError(err)
 	}
@@ -102,7 +102,7 @@ func handleRotate(app *App, w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	st, err := app.Rotate(r.Context(), req.Emergency)
+	st, err := app.rotate(r.Context(), req.Emergency)
 	if err != nil {
 		return operationError(err)
 	}
@@ -131,7 +131,7 @@ func handleInvalidate(app *App, w http.ResponseWriter, r *http.Request) error {
 	if req.Before != nil {
 		before = *req.Before
 	}
-	inForce, err := app.Invalidate(r.Context(), before)
+	inForce, err := app.invalidate(r.Context(), before)
 	if err != nil {
 		return operationError(err)
 	}
@@ -151,11 +151,11 @@ func handleRevoke(app *App, w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	entry, err := req.DeniedCert()
+	entry, err := req.deniedCert()
 	if err != nil {
 		return badRequest(err)
 	}
-	stored, denied, err := app.Revoke(r.Context(), entry)
+	stored, denied, err := app.revoke(r.Context(), entry)
 	if err != nil {
 		return operationError(err)
 	}
@@ -197,7 +197,7 @@ func operationError(err error) error {
 	if errors.As(err, new(invalidInput)) {
 		return badRequest(err)
 	}
-	if errors.Is(err, ErrNotRunning) {
+	if errors.Is(err, errNotRunning) {
 		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
 	}
 	return caddy.APIError{HTTPStatus: http.StatusBadGateway, Err: fmt.Errorf("ring storage: %v", err)}

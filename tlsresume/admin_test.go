@@ -49,11 +49,11 @@ func startTestApp(t *testing.T, dir string) *App {
 		if err := a.Stop(); err != nil {
 			t.Error(err)
 		}
-		if Running() == a {
+		if runningApp() == a {
 			t.Error("stopped app still registered")
 		}
 	})
-	if Running() != a {
+	if runningApp() != a {
 		t.Fatal("started app not registered")
 	}
 	return a
@@ -328,7 +328,7 @@ func mustJSON(t *testing.T, v any) string {
 func TestStatusRingUnusable(t *testing.T) {
 	dir := t.TempDir()
 	a := startTestApp(t, dir)
-	if st, _ := a.Status(); st.SealingKeyID == "" {
+	if st, _ := a.status(); st.SealingKeyID == "" {
 		t.Fatal("no ring at start")
 	}
 	other, err := keyring.DecodeKEK(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, keyring.KEKSize)))
@@ -350,7 +350,7 @@ func TestStatusRingUnusable(t *testing.T) {
 	if err := a.sync.Step(context.Background()); !errors.Is(err, keyring.ErrOtherKEK) {
 		t.Fatalf("step: %v, want ErrOtherKEK", err)
 	}
-	st, err := a.Status()
+	st, err := a.status()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,9 +27,9 @@ func init() {
 // Defaults follow the usual guidance for ticket keys: tickets accepted for
 // tens of minutes (limits linkability), keys rotated twice a day.
 const (
-	DefaultRotationInterval = 12 * time.Hour
-	DefaultTicketLifetime   = 30 * time.Minute
-	DefaultRingName         = "default"
+	defaultRotationInterval = 12 * time.Hour
+	defaultTicketLifetime   = 30 * time.Minute
+	defaultRingName         = "default"
 	maxPollInterval         = time.Minute
 	maxClockSkew            = time.Minute
 	// maxTicketLifetime is Go's own limit: it will not resume older sessions.
@@ -246,11 +246,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 func (a *App) applyDefaults() error {
 	interval := time.Duration(a.RotationInterval)
 	if interval == 0 {
-		interval = DefaultRotationInterval
+		interval = defaultRotationInterval
 	}
 	lifetime := time.Duration(a.TicketLifetime)
 	if lifetime == 0 {
-		lifetime = DefaultTicketLifetime
+		lifetime = defaultTicketLifetime
 	}
 	switch {
 	case interval < 0:
@@ -293,7 +293,7 @@ func (a *App) applyDefaults() error {
 		return fmt.Errorf("rotation_interval %s, poll_interval %s, max_clock_skew %s: %v", interval, a.poll, skew, err)
 	}
 	if a.RingName == "" {
-		a.RingName = DefaultRingName
+		a.RingName = defaultRingName
 	}
 	return nil
 }

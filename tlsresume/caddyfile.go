@@ -67,7 +67,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.KEK = &kek
 		case "early_data":
 			if !d.AllArgs(&a.EarlyData) {
-				return d.Errf("tls_resume: early_data takes exactly one value: %s, %s or %s", EarlyDataOnce, EarlyDataReplayable, EarlyDataOff)
+				return d.Errf("tls_resume: early_data takes exactly one value: %s, %s or %s", earlyDataNames[earlyDataOnce], earlyDataNames[earlyDataReplayable], earlyDataNames[earlyDataOff])
 			}
 			if _, err := parseEarlyDataMode(a.EarlyData); err != nil {
 				return d.Errf("tls_resume: %v", err)
@@ -175,8 +175,8 @@ func unmarshalSitePolicy(d *caddyfile.Dispenser) (SitePolicy, error) {
 			}
 			sp.TicketLifetime = caddy.Duration(dur)
 		case "resumption":
-			if !d.AllArgs(&sp.Resumption) || (sp.Resumption != ResumptionOn && sp.Resumption != ResumptionOff) {
-				return sp, d.Errf("tls_resume: site %v: resumption takes %s or %s", sp.Hosts, ResumptionOn, ResumptionOff)
+			if !d.AllArgs(&sp.Resumption) || (sp.Resumption != resumptionOn && sp.Resumption != resumptionOff) {
+				return sp, d.Errf("tls_resume: site %v: resumption takes %s or %s", sp.Hosts, resumptionOn, resumptionOff)
 			}
 		default:
 			return sp, d.Errf("tls_resume: site %v: unknown option %q", sp.Hosts, opt)

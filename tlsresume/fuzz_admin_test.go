@@ -41,7 +41,7 @@ func FuzzAdminBodies(f *testing.F) {
 			if !ok {
 				continue
 			}
-			d, err := req.DeniedCert()
+			d, err := req.deniedCert()
 			if err != nil {
 				continue
 			}

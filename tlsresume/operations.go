@@ -21,11 +21,11 @@ import (
 // config before it stops the old one).
 var running atomic.Pointer[App]
 
-// Running returns the started tls_resume app, or nil when none runs.
-func Running() *App { return running.Load() }
+// runningApp returns the started tls_resume app, or nil when none runs.
+func runningApp() *App { return running.Load() }
 
-// ErrNotRunning means the app's ring synchroniser has not started.
-var ErrNotRunning = errors.New("tls_resume app is not running")
+// errNotRunning means the app's ring synchroniser has not started.
+var errNotRunning = errors.New("tls_resume app is not running")
 
 // Key states in Status.
 const (
@@ -135,12 +135,12 @@ type ServerCounts struct {
 	Resumed uint64 `json:"resumed"`
 }
 
-// Status returns a snapshot of the ring, its storage health and the app's
+// status returns a snapshot of the ring, its storage health and the app's
 // counts.
-func (a *App) Status() (*Status, error) {
+func (a *App) status() (*Status, error) {
 	s := a.sync
 	if s == nil {
-		return nil, ErrNotRunning
+		return nil, errNotRunning
 	}
 	now := s.Now()
 	st := &Status{
@@ -298,16 +298,16 @@ func keyStatuses(d *keyring.Document, sched keyring.Schedule, now time.Time) []K
 	return out
 }
 
-// Rotate forces a fleet-wide rotation: the staged key seals as soon as
+// rotate forces a fleet-wide rotation: the staged key seals as soon as
 // every node can know it (one poll cycle plus the clock-skew allowance).
 // It returns the status after the rotation.
 //
 // With emergency set (a ticket key leaked) every key is dropped at once, a
 // fresh key seals immediately and every earlier ticket is invalidated; see
 // keyring.Sync.EmergencyRotate.
-func (a *App) Rotate(ctx context.Context, emergency bool) (*Status, error) {
+func (a *App) rotate(ctx context.Context, emergency bool) (*Status, error) {
 	if a.sync == nil {
-		return nil, ErrNotRunning
+		return nil, errNotRunning
 	}
 	rotate := a.sync.Rotate
 	if emergency {
@@ -316,16 +316,16 @@ func (a *App) Rotate(ctx context.Context, emergency bool) (*Status, error) {
 	if err := rotate(ctx); err != nil {
 		return nil, err
 	}
-	return a.Status()
+	return a.status()
 }
 
-// Invalidate makes every ticket issued before the given time (the zero
+// invalidate makes every ticket issued before the given time (the zero
 // time: now) unusable on every node sharing the ring. An earlier time than
 // the one already in force changes nothing; a time more than a minute
 // ahead is refused. It returns the time in force afterwards.
-func (a *App) Invalidate(ctx context.Context, before time.Time) (time.Time, error) {
+func (a *App) invalidate(ctx context.Context, before time.Time) (time.Time, error) {
 	if a.sync == nil {
-		return time.Time{}, ErrNotRunning
+		return time.Time{}, errNotRunning
 	}
 	now := a.sync.Now()
 	if before.IsZero() {
@@ -347,15 +347,15 @@ func (a *App) Invalidate(ctx context.Context, before time.Time) (time.Time, erro
 	return inForce, nil
 }
 
-// Revoke adds a client certificate to the fleet's deny list: on every node
+// revoke adds a client certificate to the fleet's deny list: on every node
 // that has loaded the ring, its sessions no longer resume and its full
 // handshakes are refused. A certificate this fleet has never seen may be
 // revoked (it may be presented later); a duplicate entry changes nothing.
 // An entry without Added gets the current time. It returns the entry as
 // stored and the number of entries on the deny list afterwards.
-func (a *App) Revoke(ctx context.Context, entry keyring.DeniedCert) (keyring.DeniedCert, int, error) {
+func (a *App) revoke(ctx context.Context, entry keyring.DeniedCert) (keyring.DeniedCert, int, error) {
 	if a.sync == nil {
-		return entry, 0, ErrNotRunning
+		return entry, 0, errNotRunning
 	}
 	if entry.SHA256 == "" && (entry.IssuerSHA256 == "" || entry.Serial == "") {
 		return entry, 0, invalidInput{errors.New("revoke: a leaf SHA-256, or an issuer digest and a serial, is required")}

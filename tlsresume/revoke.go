@@ -52,9 +52,9 @@ type RevokeRequest struct {
 
 const maxReasonLen = 256
 
-// DeniedCert validates the request and returns the deny-list entry it names
+// deniedCert validates the request and returns the deny-list entry it names
 // (without the Added time). Errors name the offending field.
-func (r RevokeRequest) DeniedCert() (keyring.DeniedCert, error) {
+func (r RevokeRequest) deniedCert() (keyring.DeniedCert, error) {
 	var d keyring.DeniedCert
 	if len(r.Reason) > maxReasonLen {
 		return d, fmt.Errorf("reason: longer than %d bytes", maxReasonLen)

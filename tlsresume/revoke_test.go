@@ -29,7 +29,7 @@ func TestRevokeRequestForms(t *testing.T) {
 		{req: RevokeRequest{IssuerPEM: "not pem", Serial: "1"}, errContain: "issuer_pem: no PEM"},
 		{req: RevokeRequest{SHA256: fp, Reason: strings.Repeat("r", 257)}, errContain: "reason: longer"},
 	} {
-		d, err := tc.req.DeniedCert()
+		d, err := tc.req.deniedCert()
 		if tc.errContain != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.errContain) {
 				t.Errorf("%+v: %+v, %v; want error %q", tc.req, d, err, tc.errContain)
@@ -54,7 +54,7 @@ func FuzzRevokeRequest(f *testing.F) {
 		if json.Unmarshal([]byte(body), &req) != nil {
 			return
 		}
-		d, err := req.DeniedCert()
+		d, err := req.deniedCert()
 		if err != nil {
 			return
 		}

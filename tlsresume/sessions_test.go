@@ -497,14 +497,14 @@ func TestAdminOperationsCleanSessionStore(t *testing.T) {
 		_, err := store.Get(ctx, []byte(handle))
 		return err == nil
 	}
-	if st, err := a.Status(); err != nil || st.SessionStore == nil || st.SessionStore.Fallback != "full" || st.SessionStore.CircuitOpenUntil != nil {
+	if st, err := a.status(); err != nil || st.SessionStore == nil || st.SessionStore.Fallback != "full" || st.SessionStore.CircuitOpenUntil != nil {
 		t.Fatalf("status with a healthy session store: %+v %v", st, err)
 	}
 	put("a1", leafA)
 	put("a2", leafA)
 	put("b1", leafB)
 
-	if _, _, err := a.Revoke(ctx, keyring.DeniedCert{SHA256: hex.EncodeToString(leafA[:])}); err != nil {
+	if _, _, err := a.revoke(ctx, keyring.DeniedCert{SHA256: hex.EncodeToString(leafA[:])}); err != nil {
 		t.Fatal(err)
 	}
 	if present("a1") || present("a2") || !present("b1") {
@@ -512,7 +512,7 @@ func TestAdminOperationsCleanSessionStore(t *testing.T) {
 	}
 	// Invalidating up to a past time leaves later sessions to the ring's
 	// check; invalidating up to now deletes everything stored.
-	if _, err := a.Invalidate(ctx, a.sync.Now().Add(-time.Hour)); err != nil {
+	if _, err := a.invalidate(ctx, a.sync.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if !present("b1") {
@@ -520,7 +520,7 @@ func TestAdminOperationsCleanSessionStore(t *testing.T) {
 	}
 	// (A second ahead, so that the clock's second cannot tick over between
 	// this call and the check inside it.)
-	if _, err := a.Invalidate(ctx, a.sync.Now().Add(time.Second)); err != nil {
+	if _, err := a.invalidate(ctx, a.sync.Now().Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if present("b1") {

@@ -36,8 +36,8 @@ type SitePolicy struct {
 
 // Values of SitePolicy.Resumption.
 const (
-	ResumptionOn  = "on"
-	ResumptionOff = "off"
+	resumptionOn  = "on"
+	resumptionOff = "off"
 )
 
 // siteRule is a validated SitePolicy.
@@ -66,11 +66,11 @@ func newSiteRules(sites []SitePolicy, lifetime time.Duration) (*siteRules, error
 		}
 		r := &siteRule{lifetime: rs.def.lifetime}
 		switch sp.Resumption {
-		case "", ResumptionOn:
-		case ResumptionOff:
+		case "", resumptionOn:
+		case resumptionOff:
 			r.off = true
 		default:
-			return nil, fmt.Errorf("%s: resumption: %q is neither %s nor %s", where, sp.Resumption, ResumptionOn, ResumptionOff)
+			return nil, fmt.Errorf("%s: resumption: %q is neither %s nor %s", where, sp.Resumption, resumptionOn, resumptionOff)
 		}
 		if lt := time.Duration(sp.TicketLifetime); lt != 0 {
 			switch {

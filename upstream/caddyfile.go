@@ -109,8 +109,8 @@ func (t *Transport) unmarshalSessionOption(d *caddyfile.Dispenser) error {
 		if err != nil {
 			return d.Errf("session_lifetime: invalid duration '%s': %v", args[0], err)
 		}
-		if dur <= 0 || dur > MaxSessionLifetime {
-			return d.Errf("session_lifetime: '%s' out of range (0, %s]", args[0], MaxSessionLifetime)
+		if dur <= 0 || dur > maxSessionLifetime {
+			return d.Errf("session_lifetime: '%s' out of range (0, %s]", args[0], maxSessionLifetime)
 		}
 		t.SessionLifetime = caddy.Duration(dur)
 
@@ -122,8 +122,8 @@ func (t *Transport) unmarshalSessionOption(d *caddyfile.Dispenser) error {
 		if err != nil {
 			return d.Errf("full_handshake_every: invalid duration '%s': %v", args[0], err)
 		}
-		if dur < MinFullHandshakeEvery {
-			return d.Errf("full_handshake_every: '%s' is shorter than the %s minimum (nearly every connection would be a full handshake; use 'session_reuse off' for that)", args[0], MinFullHandshakeEvery)
+		if dur < minFullHandshakeEvery {
+			return d.Errf("full_handshake_every: '%s' is shorter than the %s minimum (nearly every connection would be a full handshake; use 'session_reuse off' for that)", args[0], minFullHandshakeEvery)
 		}
 		t.FullHandshakeEvery = caddy.Duration(dur)
 	}

@@ -39,7 +39,7 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 		if tr.SessionCacheSize < 0 {
 			t.Fatalf("accepted negative session_cache_size %d", tr.SessionCacheSize)
 		}
-		if d := time.Duration(tr.SessionLifetime); d < 0 || d > MaxSessionLifetime {
+		if d := time.Duration(tr.SessionLifetime); d < 0 || d > maxSessionLifetime {
 			t.Fatalf("accepted session_lifetime %s", d)
 		}
 		if _, err := json.Marshal(&tr); err != nil {

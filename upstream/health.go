@@ -19,10 +19,10 @@ import (
 
 // Limits of full_handshake_every.
 const (
-	// MinFullHandshakeEvery is the shortest full_handshake_every accepted:
+	// minFullHandshakeEvery is the shortest full_handshake_every accepted:
 	// below it nearly every new upstream connection would be a full
 	// handshake, which is what `session_reuse off` says more plainly.
-	MinFullHandshakeEvery = time.Second
+	minFullHandshakeEvery = time.Second
 )
 
 // Reasons of metrics.UpstreamHandshakeFailures.

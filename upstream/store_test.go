@@ -230,7 +230,7 @@ func TestSharedStorePool(t *testing.T) {
 }
 
 func BenchmarkStoreGetHit(b *testing.B) {
-	s := newSessionStore(DefaultSessionCacheSize)
+	s := newSessionStore(defaultSessionCacheSize)
 	c := &sessionCache{store: s, identity: "0123456789abcdef0123456789abcdef", lifetime: time.Hour, now: time.Now}
 	c.Put("backend.internal", session())
 	b.ReportAllocs()

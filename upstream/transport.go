@@ -22,17 +22,17 @@ func init() {
 
 // Defaults and limits of the session settings.
 const (
-	// DefaultSessionCacheSize is the default number of upstream sessions
+	// defaultSessionCacheSize is the default number of upstream sessions
 	// kept (one per server name and TLS identity).
-	DefaultSessionCacheSize = 1024
+	defaultSessionCacheSize = 1024
 
-	// DefaultSessionLifetime is how long a cached session is offered by
+	// defaultSessionLifetime is how long a cached session is offered by
 	// default, matching the tls_resume app's default ticket lifetime.
-	DefaultSessionLifetime = 30 * time.Minute
+	defaultSessionLifetime = 30 * time.Minute
 
-	// MaxSessionLifetime is the longest session_lifetime accepted: TLS 1.3
+	// maxSessionLifetime is the longest session_lifetime accepted: TLS 1.3
 	// never lets a ticket live longer (RFC 8446, Section 4.6.1).
-	MaxSessionLifetime = 7 * 24 * time.Hour
+	maxSessionLifetime = 7 * 24 * time.Hour
 )
 
 // Transport is Caddy's HTTP reverse-proxy transport with TLS session reuse
@@ -213,16 +213,16 @@ func (t *Transport) sessionDefaults() error {
 		return fmt.Errorf("session_cache_size: must be a positive number of sessions, got %d", t.SessionCacheSize)
 	}
 	if t.SessionCacheSize == 0 {
-		t.SessionCacheSize = DefaultSessionCacheSize
+		t.SessionCacheSize = defaultSessionCacheSize
 	}
 	if t.SessionLifetime < 0 {
 		return fmt.Errorf("session_lifetime: must be a positive duration, got %s", time.Duration(t.SessionLifetime))
 	}
-	if time.Duration(t.SessionLifetime) > MaxSessionLifetime {
-		return fmt.Errorf("session_lifetime: %s exceeds the %s TLS allows for a session ticket", time.Duration(t.SessionLifetime), MaxSessionLifetime)
+	if time.Duration(t.SessionLifetime) > maxSessionLifetime {
+		return fmt.Errorf("session_lifetime: %s exceeds the %s TLS allows for a session ticket", time.Duration(t.SessionLifetime), maxSessionLifetime)
 	}
 	if t.SessionLifetime == 0 {
-		t.SessionLifetime = caddy.Duration(DefaultSessionLifetime)
+		t.SessionLifetime = caddy.Duration(defaultSessionLifetime)
 	}
 	return nil
 }
@@ -236,8 +236,8 @@ func (t *Transport) Validate() error {
 		return nil
 	case every < 0:
 		return fmt.Errorf("full_handshake_every: must be a positive duration, got %s", every)
-	case every < MinFullHandshakeEvery:
-		return fmt.Errorf("full_handshake_every: %s is shorter than the %s minimum: nearly every connection would be a full handshake (to turn resumption off, use session_reuse off)", every, MinFullHandshakeEvery)
+	case every < minFullHandshakeEvery:
+		return fmt.Errorf("full_handshake_every: %s is shorter than the %s minimum: nearly every connection would be a full handshake (to turn resumption off, use session_reuse off)", every, minFullHandshakeEvery)
 	case every >= time.Duration(t.SessionLifetime):
 		return fmt.Errorf("full_handshake_every: %s is not shorter than session_lifetime (%s): sessions are already dropped at least that often, so it would have no effect", every, time.Duration(t.SessionLifetime))
 	case t.SessionReuse != nil && !*t.SessionReuse:

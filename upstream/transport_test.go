@@ -87,7 +87,7 @@ func TestTransportSessionReuseOff(t *testing.T) {
 
 func TestTransportDefaultsAndInstall(t *testing.T) {
 	tr := provisionTransport(t, mtlsConfig(t, nil))
-	if tr.SessionCacheSize != DefaultSessionCacheSize || time.Duration(tr.SessionLifetime) != DefaultSessionLifetime {
+	if tr.SessionCacheSize != defaultSessionCacheSize || time.Duration(tr.SessionLifetime) != defaultSessionLifetime {
 		t.Errorf("defaults: size %d lifetime %s", tr.SessionCacheSize, time.Duration(tr.SessionLifetime))
 	}
 	cfg := tr.Transport.TLSClientConfig
@@ -95,7 +95,7 @@ func TestTransportDefaultsAndInstall(t *testing.T) {
 	if !ok {
 		t.Fatalf("ClientSessionCache is %T", cfg.ClientSessionCache)
 	}
-	if sc.lifetime != DefaultSessionLifetime || sc.store.capacity() != DefaultSessionCacheSize {
+	if sc.lifetime != defaultSessionLifetime || sc.store.capacity() != defaultSessionCacheSize {
 		t.Errorf("cache lifetime %s capacity %d", sc.lifetime, sc.store.capacity())
 	}
 	if cfg.VerifyConnection == nil {

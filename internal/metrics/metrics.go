@@ -12,7 +12,7 @@
 // prometheus.Counter: Inc on it is one atomic add, with no allocation.
 // The same holds for histograms: resolve the prometheus.Observer once
 // (HandshakeDuration.WithLabelValues(server, "true", "true")); Observe on it
-// is a binary search over LatencyBuckets and atomic adds, lock-free and
+// is a binary search over latencyBuckets and atomic adds, lock-free and
 // allocation-free.
 package metrics
 
@@ -52,8 +52,8 @@ var (
 		Help: "Ticket-key ring rotations (new sealing key activated) seen by this node.",
 	})
 
-	// RingCurrentKeyAge reports the age of the key currently sealing tickets.
-	RingCurrentKeyAge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	// ringCurrentKeyAge reports the age of the key currently sealing tickets.
+	ringCurrentKeyAge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace, Subsystem: subsystem, Name: "ring_current_key_age_seconds",
 		Help: "Seconds since the current ticket sealing key became active (NaN when no ring is loaded).",
 	}, currentKeyAge)
@@ -107,7 +107,7 @@ var (
 	HandshakeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: namespace, Subsystem: subsystem, Name: "handshake_duration_seconds",
 		Help:    "Server-side TLS handshake time on policies managed by tls_resume, by server, resumption and client authentication.",
-		Buckets: LatencyBuckets,
+		Buckets: latencyBuckets,
 	}, []string{"server", "resumed", "mutual"})
 
 	// VerifyDuration observes the time the client-authentication checks
@@ -117,7 +117,7 @@ var (
 	VerifyDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: namespace, Subsystem: subsystem, Name: "verify_duration_seconds",
 		Help:    "Time spent in client certificate checks during TLS handshakes, by server and resumption.",
-		Buckets: LatencyBuckets,
+		Buckets: latencyBuckets,
 	}, []string{"server", "resumed"})
 
 	// StoreOperationDuration observes how long one session store
@@ -127,7 +127,7 @@ var (
 	StoreOperationDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: namespace, Subsystem: subsystem, Name: "store_operation_duration_seconds",
 		Help:    "Session store operation latency as seen by the handshake, by operation.",
-		Buckets: LatencyBuckets,
+		Buckets: latencyBuckets,
 	}, []string{"op"})
 
 	// StoreCircuitOpen is 1 while the session store's circuit breaker is
@@ -158,7 +158,7 @@ var (
 	}, []string{"store", "reason"})
 )
 
-// LatencyBuckets are the upper bounds, in seconds, of the duration
+// latencyBuckets are the upper bounds, in seconds, of the duration
 // histograms (handshake, verification, session store operations). They
 // resolve 50µs to 100ms in steps of at most 1.5× to 2× (so a quantile
 // interpolated inside one bucket is off by less than its width), with one
@@ -166,7 +166,7 @@ var (
 // stalls such as a revocation lookup or a store call hitting its budget).
 // 22 buckets: a histogram costs 25 series (the buckets, +Inf, _sum and
 // _count) per label combination.
-var LatencyBuckets = []float64{
+var latencyBuckets = []float64{
 	0.000025, 0.00005, 0.000075,
 	0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.00075,
 	0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075,
@@ -185,7 +185,7 @@ const (
 )
 
 var all = []prometheus.Collector{
-	Handshakes, TicketRejections, RingRotations, RingCurrentKeyAge,
+	Handshakes, TicketRejections, RingRotations, ringCurrentKeyAge,
 	StoreOperations, EarlyDataRequests, UpstreamHandshakes,
 	UpstreamHandshakeFailures,
 	HandshakeRefusals, HandshakeDuration, VerifyDuration,

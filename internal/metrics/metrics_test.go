@@ -62,12 +62,12 @@ func TestKeyAge(t *testing.T) {
 // bounds, the bounds grow, and no step inside that range is wider than 2×.
 func TestLatencyBuckets(t *testing.T) {
 	has := map[float64]bool{}
-	for i, b := range LatencyBuckets {
+	for i, b := range latencyBuckets {
 		has[b] = true
 		if i == 0 {
 			continue
 		}
-		prev := LatencyBuckets[i-1]
+		prev := latencyBuckets[i-1]
 		if b <= prev {
 			t.Fatalf("bucket %d (%g) not above %g", i, b, prev)
 		}
