@@ -79,23 +79,16 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			a.KEKPrevious = append(a.KEKPrevious, args...)
 		case "rotation_interval", "ticket_lifetime", "poll_interval", "max_clock_skew":
-			dur, err := caddyfilex.PositiveDuration(d, "tls_resume", opt)
+			dur, err := caddyfilex.PositiveDurationInto(d, "tls_resume", opt, map[string]*caddy.Duration{
+				"rotation_interval": &a.RotationInterval, "ticket_lifetime": &a.TicketLifetime,
+				"poll_interval": &a.PollInterval, "max_clock_skew": &a.MaxClockSkew,
+			})
 			if err != nil {
 				return err
 			}
 			if opt == "rotation_interval" && dur > maxRotationInterval {
 				// d.Val() is still the duration as written.
 				return d.Errf("tls_resume: rotation_interval: %q exceeds 7 days: one ticket key would protect every session of that period, and a leaked key would expose them all", d.Val())
-			}
-			switch opt {
-			case "rotation_interval":
-				a.RotationInterval = caddy.Duration(dur)
-			case "ticket_lifetime":
-				a.TicketLifetime = caddy.Duration(dur)
-			case "poll_interval":
-				a.PollInterval = caddy.Duration(dur)
-			case "max_clock_skew":
-				a.MaxClockSkew = caddy.Duration(dur)
 			}
 		case "servers":
 			args := d.RemainingArgs()

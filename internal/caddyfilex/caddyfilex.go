@@ -1,6 +1,6 @@
 // Package caddyfilex holds the small Caddyfile parsing helpers the modules
 // of this plugin share: refusing an option given twice in a block, and
-// reading one positive duration or count.
+// reading one positive duration (into one of several fields) or count.
 package caddyfilex
 
 import (
@@ -60,6 +60,17 @@ func PositiveDuration(d *caddyfile.Dispenser, module, opt string) (time.Duration
 	if dur <= 0 {
 		return 0, d.Errf("%s: %s: must be positive, got %q", module, opt, val)
 	}
+	return dur, nil
+}
+
+// PositiveDurationInto reads opt's duration as PositiveDuration does and
+// stores it in fields[opt], for a block with several duration options.
+func PositiveDurationInto(d *caddyfile.Dispenser, module, opt string, fields map[string]*caddy.Duration) (time.Duration, error) {
+	dur, err := PositiveDuration(d, module, opt)
+	if err != nil {
+		return 0, err
+	}
+	*fields[opt] = caddy.Duration(dur)
 	return dur, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
@@ -56,5 +57,20 @@ func TestPositiveDurationAndInt(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("%q = %v, %v; want %v", tc.line, got, err, tc.want)
 		}
+	}
+}
+
+func TestPositiveDurationInto(t *testing.T) {
+	var a, b caddy.Duration
+	d := caddyfile.NewTestDispenser("b 2m")
+	d.Next()
+	dur, err := PositiveDurationInto(d, "m", "b", map[string]*caddy.Duration{"a": &a, "b": &b})
+	if err != nil || dur != 2*time.Minute || b != caddy.Duration(2*time.Minute) || a != 0 {
+		t.Fatalf("got %v %v; a=%v b=%v", dur, err, a, b)
+	}
+	d = caddyfile.NewTestDispenser("a 0s")
+	d.Next()
+	if _, err := PositiveDurationInto(d, "m", "a", map[string]*caddy.Duration{"a": &a}); err == nil || a != 0 {
+		t.Fatalf("zero accepted: %v, a=%v", err, a)
 	}
 }
