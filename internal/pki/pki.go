@@ -117,57 +117,46 @@ type Leaf struct {
 
 // NewRoot creates a self-signed root CA.
 func NewRoot(commonName string, kt KeyType) (*Issuer, error) {
-	key, err := NewKey(kt)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          randomSerial(),
-		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"caddy-tlsresume test PKI"}},
-		NotBefore:             now.Add(-2 * time.Hour),
-		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, fmt.Errorf("pki: creating root %q: %w", commonName, err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	return &Issuer{Cert: cert, Key: key, nextSerial: 1000}, nil
+	return newCA("root", commonName, kt, nil, randomSerial(), 10*365*24*time.Hour)
 }
 
 // NewIntermediate creates a CA signed by ca.
 func (ca *Issuer) NewIntermediate(commonName string, kt KeyType) (*Issuer, error) {
+	return newCA("intermediate", commonName, kt, ca, ca.serial(nil), 5*365*24*time.Hour)
+}
+
+// newCA creates a CA certificate valid for validity, signed by parent, or
+// self-signed when parent is nil. An intermediate signs no other CA.
+func newCA(kind, commonName string, kt KeyType, parent *Issuer, serial *big.Int, validity time.Duration) (*Issuer, error) {
 	key, err := NewKey(kt)
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber:          ca.serial(nil),
+		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"caddy-tlsresume test PKI"}},
 		NotBefore:             now.Add(-2 * time.Hour),
-		NotAfter:              now.Add(5 * 365 * 24 * time.Hour),
+		NotAfter:              now.Add(validity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		MaxPathLenZero:        true,
+		MaxPathLenZero:        parent != nil,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
+	signer, signerKey := tmpl, crypto.Signer(key)
+	var chain []*x509.Certificate
+	if parent != nil {
+		signer, signerKey = parent.Cert, parent.Key
+		chain = append([]*x509.Certificate{parent.Cert}, parent.Chain...)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, key.Public(), signerKey)
 	if err != nil {
-		return nil, fmt.Errorf("pki: creating intermediate %q: %w", commonName, err)
+		return nil, fmt.Errorf("pki: creating %s %q: %w", kind, commonName, err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, err
 	}
-	chain := append([]*x509.Certificate{ca.Cert}, ca.Chain...)
 	return &Issuer{Cert: cert, Key: key, Chain: chain, nextSerial: 1000}, nil
 }
 
