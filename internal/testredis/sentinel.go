@@ -2,10 +2,8 @@ package testredis
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 )
 
@@ -13,16 +11,7 @@ import (
 // under masterName with a quorum of one. It notices a dead master after
 // downAfterMs milliseconds and fails over to a replica.
 func StartSentinel(masterName string, master *Server, downAfterMs int) (*Server, error) {
-	dir, err := os.MkdirTemp("", "testredis-sentinel-")
-	if err != nil {
-		return nil, err
-	}
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		port, err := FreePort()
-		if err != nil {
-			return nil, err
-		}
+	return startOnFreePort("testredis-sentinel-", "redis sentinel", nil, func(dir string, port int) ([]string, error) {
 		conf := filepath.Join(dir, fmt.Sprintf("sentinel-%d.conf", port))
 		// Sentinel rewrites its config file, so it gets its own.
 		body := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\n"+
@@ -34,13 +23,8 @@ func StartSentinel(masterName string, master *Server, downAfterMs int) (*Server,
 		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 			return nil, err
 		}
-		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, Dir: dir,
-			args: []string{conf, "--sentinel"}}
-		if lastErr = s.start(); lastErr == nil {
-			return s, nil
-		}
-	}
-	return nil, fmt.Errorf("testredis: could not start redis sentinel: %w", lastErr)
+		return []string{conf, "--sentinel"}, nil
+	})
 }
 
 // MustSentinel is StartSentinel stopped when the test ends.

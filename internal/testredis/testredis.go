@@ -91,7 +91,23 @@ func MustTLS(t testing.TB, files TLSFiles, client *tls.Config, extraArgs ...stri
 // startOn starts a server on a free port; listen returns the arguments that
 // make it listen there.
 func startOn(listen func(port int) []string, client *tls.Config, extraArgs []string) (*Server, error) {
-	dir, err := os.MkdirTemp("", "testredis-")
+	return startOnFreePort("testredis-", "redis-server", client, func(dir string, port int) ([]string, error) {
+		args := append(listen(port),
+			"--bind", "127.0.0.1",
+			"--save", "",
+			"--appendonly", "no",
+			"--dir", dir,
+			"--logfile", filepath.Join(dir, fmt.Sprintf("redis-%d.log", port)))
+		return append(args, extraArgs...), nil
+	})
+}
+
+// startOnFreePort starts a process (what, for errors) in a new temporary
+// directory named after prefix, on a free port: args gives its arguments
+// for the directory and port. A start that fails (another process may have
+// taken the port meanwhile) is retried on another port, five times.
+func startOnFreePort(prefix, what string, client *tls.Config, args func(dir string, port int) ([]string, error)) (*Server, error) {
+	dir, err := os.MkdirTemp("", prefix)
 	if err != nil {
 		return nil, err
 	}
@@ -101,20 +117,16 @@ func startOn(listen func(port int) []string, client *tls.Config, extraArgs []str
 		if err != nil {
 			return nil, err
 		}
-		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, Dir: dir, tls: client}
-		s.args = append(listen(port), []string{
-			"--bind", "127.0.0.1",
-			"--save", "",
-			"--appendonly", "no",
-			"--dir", dir,
-			"--logfile", filepath.Join(dir, fmt.Sprintf("redis-%d.log", port)),
-		}...)
-		s.args = append(s.args, extraArgs...)
+		a, err := args(dir, port)
+		if err != nil {
+			return nil, err
+		}
+		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, Dir: dir, tls: client, args: a}
 		if lastErr = s.start(); lastErr == nil {
 			return s, nil
 		}
 	}
-	return nil, fmt.Errorf("testredis: could not start redis-server: %w", lastErr)
+	return nil, fmt.Errorf("testredis: could not start %s: %w", what, lastErr)
 }
 
 // Must starts a server for the test and stops it when the test ends.
