@@ -20,9 +20,9 @@ const (
 
 // Defaults of SessionStorePolicy.
 const (
-	DefaultStoreBudget      = 50 * time.Millisecond
-	DefaultBreakerThreshold = 5
-	DefaultBreakerCooldown  = 5 * time.Second
+	defaultStoreBudget      = 50 * time.Millisecond
+	defaultBreakerThreshold = 5
+	defaultBreakerCooldown  = 5 * time.Second
 
 	maxStoreBudget      = 5 * time.Second
 	maxBreakerCooldown  = 10 * time.Minute
@@ -85,13 +85,13 @@ func (o SessionStorePolicy) withDefaults() (SessionStorePolicy, error) {
 		return o, fmt.Errorf("fallback: must be %q or %q, got %q", FallbackFull, FallbackStateless, o.Fallback)
 	}
 	if o.Budget == 0 {
-		o.Budget = caddy.Duration(DefaultStoreBudget)
+		o.Budget = caddy.Duration(defaultStoreBudget)
 	}
 	if o.BreakerThreshold == 0 {
-		o.BreakerThreshold = DefaultBreakerThreshold
+		o.BreakerThreshold = defaultBreakerThreshold
 	}
 	if o.BreakerCooldown == 0 {
-		o.BreakerCooldown = caddy.Duration(DefaultBreakerCooldown)
+		o.BreakerCooldown = caddy.Duration(defaultBreakerCooldown)
 	}
 	return o, nil
 }

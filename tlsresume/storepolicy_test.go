@@ -14,8 +14,8 @@ import (
 
 func TestSessionStorePolicyWithDefaults(t *testing.T) {
 	defaults := SessionStorePolicy{
-		Budget: caddy.Duration(DefaultStoreBudget), Fallback: FallbackFull,
-		BreakerThreshold: DefaultBreakerThreshold, BreakerCooldown: caddy.Duration(DefaultBreakerCooldown),
+		Budget: caddy.Duration(defaultStoreBudget), Fallback: FallbackFull,
+		BreakerThreshold: defaultBreakerThreshold, BreakerCooldown: caddy.Duration(defaultBreakerCooldown),
 	}
 	for _, tc := range []struct {
 		in   SessionStorePolicy
@@ -64,9 +64,9 @@ func TestSessionStorePolicyRoundTrip(t *testing.T) {
 		block string
 		want  use
 	}{
-		{"session_store memory", use{DefaultStoreBudget, false, false, DefaultBreakerThreshold, DefaultBreakerCooldown}},
-		{"session_store memory {\n budget 2s\n max_entries 10\n single_use\n}", use{2 * time.Second, false, true, DefaultBreakerThreshold, DefaultBreakerCooldown}},
-		{"session_store redis {\n fallback stateless\n address a:1\n breaker_threshold 7\n breaker_cooldown 1m\n}", use{DefaultStoreBudget, true, false, 7, time.Minute}},
+		{"session_store memory", use{defaultStoreBudget, false, false, defaultBreakerThreshold, defaultBreakerCooldown}},
+		{"session_store memory {\n budget 2s\n max_entries 10\n single_use\n}", use{2 * time.Second, false, true, defaultBreakerThreshold, defaultBreakerCooldown}},
+		{"session_store redis {\n fallback stateless\n address a:1\n breaker_threshold 7\n breaker_cooldown 1m\n}", use{defaultStoreBudget, true, false, 7, time.Minute}},
 	} {
 		var a App
 		if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser("tls_resume {\n" + tc.block + "\n}")); err != nil {
