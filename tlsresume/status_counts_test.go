@@ -66,3 +66,16 @@ func TestStatusCountsThisConfiguration(t *testing.T) {
 		t.Errorf("a new configuration's app starts with counts: %+v", st2)
 	}
 }
+
+// Counting for Status adds no allocation to the handshake path.
+func TestStatusCountsDoNotAllocate(t *testing.T) {
+	pol := &caddytls.ConnectionPolicy{TLSConfig: &tls.Config{}}
+	b := bindPolicy(pol, "srv", new(keyring.Holder), bindOptions{lifetime: time.Minute})
+	cs := tls.ConnectionState{DidResume: true, PeerCertificates: []*x509.Certificate{{}}}
+	if n := testing.AllocsPerRun(100, func() {
+		_ = b.verify(cs)
+		b.rejected(rejectExpired)
+	}); n != 0 {
+		t.Errorf("%v allocations per counted handshake", n)
+	}
+}
