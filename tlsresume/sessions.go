@@ -74,7 +74,7 @@ func newSessions(store storage.SessionStore, opts SessionStorePolicy, lifetime t
 	s := &sessions{
 		store:     store,
 		budget:    time.Duration(opts.Budget),
-		stateless: opts.Fallback == FallbackStateless,
+		stateless: opts.Fallback == fallbackStateless,
 		singleUse: opts.SingleUse,
 		lifetime:  lifetime,
 		breaker: breaker{

@@ -289,7 +289,7 @@ func TestStoredSessionEarlyDataOnce(t *testing.T) {
 // Redis. With fallback stateless, sessions keep resuming meanwhile.
 func TestStoredSessionsRedisFaults(t *testing.T) {
 	set, _ := pki.NewSet(pki.ECDSAP256)
-	for _, fallback := range []string{FallbackFull, FallbackStateless} {
+	for _, fallback := range []string{fallbackFull, fallbackStateless} {
 		t.Run(fallback, func(t *testing.T) {
 			srv := testredis.Must(t)
 			r, _ := testRing(t)
@@ -342,14 +342,14 @@ func TestStoredSessionsRedisFaults(t *testing.T) {
 					t.Errorf("%s: the circuit breaker never opened", fault)
 				}
 				switch fallback {
-				case FallbackFull:
+				case fallbackFull:
 					if resumed > 1 {
 						// The first connection may still hold a ticket
 						// stored before the fault and fail to look it
 						// up; none may resume.
 						t.Errorf("%s: %d connections resumed without Redis", fault, resumed)
 					}
-				case FallbackStateless:
+				case fallbackStateless:
 					if resumed < 6 {
 						t.Errorf("%s: only %d of 8 connections resumed on stateless fallback tickets", fault, resumed)
 					}
@@ -451,7 +451,7 @@ func FuzzUnwrapStoredSession(f *testing.F) {
 	}
 	holder := new(keyring.Holder)
 	holder.Store(r)
-	opts, _ := SessionStorePolicy{Fallback: FallbackStateless}.withDefaults()
+	opts, _ := SessionStorePolicy{Fallback: fallbackStateless}.withDefaults()
 	pb := &policyBinding{ticketBinding: *testBinding(1, false), rings: holder, now: func() time.Time { return t0 }}
 	pb.sessions = newSessions(memoryStore(f, 16), opts, 10*time.Minute, zap.NewNop())
 	cs := tls.ConnectionState{ServerName: "a.example.com"}

@@ -14,8 +14,8 @@ import (
 
 // Values of SessionStorePolicy.Fallback.
 const (
-	FallbackFull      = "full"
-	FallbackStateless = "stateless"
+	fallbackFull      = "full"
+	fallbackStateless = "stateless"
 )
 
 // Defaults of SessionStorePolicy.
@@ -79,10 +79,10 @@ func (o SessionStorePolicy) withDefaults() (SessionStorePolicy, error) {
 	}
 	switch o.Fallback {
 	case "":
-		o.Fallback = FallbackFull
-	case FallbackFull, FallbackStateless:
+		o.Fallback = fallbackFull
+	case fallbackFull, fallbackStateless:
 	default:
-		return o, fmt.Errorf("fallback: must be %q or %q, got %q", FallbackFull, FallbackStateless, o.Fallback)
+		return o, fmt.Errorf("fallback: must be %q or %q, got %q", fallbackFull, fallbackStateless, o.Fallback)
 	}
 	if o.Budget == 0 {
 		o.Budget = caddy.Duration(defaultStoreBudget)
@@ -191,10 +191,10 @@ func (p *SessionStorePolicy) unmarshalOption(d *caddyfile.Dispenser, store strin
 	case "fallback":
 		var val string
 		if !d.AllArgs(&val) {
-			return d.Errf("session_store %s: fallback takes exactly one value (%s or %s)", store, FallbackFull, FallbackStateless)
+			return d.Errf("session_store %s: fallback takes exactly one value (%s or %s)", store, fallbackFull, fallbackStateless)
 		}
-		if val != FallbackFull && val != FallbackStateless {
-			return d.Errf("session_store %s: fallback: must be %s or %s, got %q", store, FallbackFull, FallbackStateless, val)
+		if val != fallbackFull && val != fallbackStateless {
+			return d.Errf("session_store %s: fallback: must be %s or %s, got %q", store, fallbackFull, fallbackStateless, val)
 		}
 		p.Fallback = val
 	case "single_use":

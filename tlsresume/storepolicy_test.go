@@ -14,7 +14,7 @@ import (
 
 func TestSessionStorePolicyWithDefaults(t *testing.T) {
 	defaults := SessionStorePolicy{
-		Budget: caddy.Duration(defaultStoreBudget), Fallback: FallbackFull,
+		Budget: caddy.Duration(defaultStoreBudget), Fallback: fallbackFull,
 		BreakerThreshold: defaultBreakerThreshold, BreakerCooldown: caddy.Duration(defaultBreakerCooldown),
 	}
 	for _, tc := range []struct {
@@ -23,10 +23,10 @@ func TestSessionStorePolicyWithDefaults(t *testing.T) {
 		err  string
 	}{
 		{SessionStorePolicy{}, defaults, ""},
-		{SessionStorePolicy{Budget: caddy.Duration(time.Second), Fallback: FallbackStateless, SingleUse: true, BreakerThreshold: 3, BreakerCooldown: caddy.Duration(time.Minute)},
-			SessionStorePolicy{Budget: caddy.Duration(time.Second), Fallback: FallbackStateless, SingleUse: true, BreakerThreshold: 3, BreakerCooldown: caddy.Duration(time.Minute)}, ""},
+		{SessionStorePolicy{Budget: caddy.Duration(time.Second), Fallback: fallbackStateless, SingleUse: true, BreakerThreshold: 3, BreakerCooldown: caddy.Duration(time.Minute)},
+			SessionStorePolicy{Budget: caddy.Duration(time.Second), Fallback: fallbackStateless, SingleUse: true, BreakerThreshold: 3, BreakerCooldown: caddy.Duration(time.Minute)}, ""},
 		{SessionStorePolicy{Budget: caddy.Duration(maxStoreBudget), BreakerThreshold: maxBreakerThreshold, BreakerCooldown: caddy.Duration(maxBreakerCooldown)},
-			SessionStorePolicy{Budget: caddy.Duration(maxStoreBudget), Fallback: FallbackFull, BreakerThreshold: maxBreakerThreshold, BreakerCooldown: caddy.Duration(maxBreakerCooldown)}, ""},
+			SessionStorePolicy{Budget: caddy.Duration(maxStoreBudget), Fallback: fallbackFull, BreakerThreshold: maxBreakerThreshold, BreakerCooldown: caddy.Duration(maxBreakerCooldown)}, ""},
 		{SessionStorePolicy{Budget: -1}, SessionStorePolicy{}, "budget: must be positive, got -1ns"},
 		{SessionStorePolicy{BreakerThreshold: -3}, SessionStorePolicy{}, "breaker_threshold: must be positive, got -3"},
 		{SessionStorePolicy{BreakerCooldown: caddy.Duration(-time.Second)}, SessionStorePolicy{}, "breaker_cooldown: must be positive, got -1s"},
