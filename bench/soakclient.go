@@ -300,9 +300,9 @@ func h3EarlyPost(ctx context.Context, cc *http3.ClientConn, url string) (int, st
 	if _, err := io.WriteString(str, body); err != nil {
 		return 0, "", err
 	}
-	if err := str.Close(); err != nil {
-		return 0, "", err
-	}
+	// As http3's RoundTrip: Close fails when the server has answered and
+	// stopped reading already (STOP_SENDING); the response decides.
+	_ = str.Close()
 	resp, err := str.ReadResponse()
 	if err != nil {
 		return 0, "", err

@@ -321,9 +321,10 @@ func probeH3(ctx context.Context, o probeOptions, cfg *tls.Config, tickets *prob
 	if err := str.SendRequestHeader(req); err != nil {
 		return probeResult{}, fmt.Errorf("sending %s /: %w", method, err)
 	}
-	if err := str.Close(); err != nil {
-		return probeResult{}, fmt.Errorf("sending %s /: %w", method, err)
-	}
+	// As http3's own RoundTrip, ignore Close's error: it fails when the
+	// server has answered and stopped reading the request already
+	// (STOP_SENDING, RFC 9114 Section 4.1.2); the response decides.
+	_ = str.Close()
 	var res probeResult
 	select {
 	case <-conn.HandshakeComplete():
@@ -360,9 +361,7 @@ func probeH3(ctx context.Context, o probeOptions, cfg *tls.Config, tickets *prob
 		if err := str.SendRequestHeader(req); err != nil {
 			return res, fmt.Errorf("sending %s / again: %w", method, err)
 		}
-		if err := str.Close(); err != nil {
-			return res, fmt.Errorf("sending %s / again: %w", method, err)
-		}
+		_ = str.Close() // as above
 	}
 	resp, err := str.ReadResponse()
 	if err != nil {

@@ -216,9 +216,9 @@ func send(t *testing.T, ctx context.Context, cc *http3.ClientConn, method, url, 
 			t.Fatalf("%s %s: sending body: %v", method, url, err)
 		}
 	}
-	if err := str.Close(); err != nil {
-		t.Fatalf("%s %s: closing stream: %v", method, url, err)
-	}
+	// As http3's RoundTrip: Close fails when the server has answered and
+	// stopped reading already (STOP_SENDING); the response decides.
+	_ = str.Close()
 	return str
 }
 
