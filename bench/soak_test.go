@@ -76,7 +76,7 @@ func TestSoakAnalysis(t *testing.T) {
 			s(60, 61, 0, 40, true, true),  // admitted: must fail
 		},
 		Replays:     []replaySample{{Stateful: true, Uses: 3, Accepted: 2}},
-		revocations: map[int][2]time.Duration{40: {50 * time.Second, 50 * time.Second}},
+		Revocations: map[int][2]time.Duration{40: {50 * time.Second, 50 * time.Second}},
 	}
 	for i := range 30 {
 		res.Resources = append(res.Resources, resourceSample{At: time.Duration(i) * 4 * time.Second, Node: "node0", Goroutines: 100 + 20*i, FDs: 50, RSS: 50 << 20})

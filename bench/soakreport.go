@@ -164,7 +164,7 @@ func analyseSoak(res *soakResult, o soakOptions) *soakAnalysis {
 	for i := range ss {
 		s := &ss[i]
 		s.Revoked, s.Grace = false, false
-		w, ok := res.revocations[s.ID]
+		w, ok := res.Revocations[s.ID]
 		if !s.Doomed || !ok || s.End < w[0] {
 			continue
 		}
@@ -223,7 +223,7 @@ func analyseSoak(res *soakResult, o soakOptions) *soakAnalysis {
 		a.Failures = append(a.Failures, fmt.Sprintf("%d connections of clients that were not revoked failed; first: %s", t.Failed, strings.Join(firstFailures(a.Phases), " | ")))
 	}
 	if t.RevokedOK > 0 {
-		a.Failures = append(a.Failures, fmt.Sprintf("%d requests of revoked clients were answered 200 more than one poll interval (%s) after the revocation", t.RevokedOK, o.poll))
+		a.Failures = append(a.Failures, fmt.Sprintf("%d requests of revoked clients were answered 200 more than one poll interval (%s) after the revocation; %s", t.RevokedOK, o.poll, strings.Join(lateAdmissions(res, ss), " | ")))
 	}
 	if t.RevokedTried == 0 {
 		a.Failures = append(a.Failures, "no revoked client tried again after its revocation: the revocation check did not run")
@@ -372,6 +372,31 @@ func trend(node string, rs []resourceSample, d time.Duration) nodeTrend {
 	check("open file descriptors", tr.FDs, 40)
 	check("goroutines", tr.Goroutines, 60)
 	return tr
+}
+
+// lateAdmissions describes the first few requests of revoked clients
+// answered 200 after their revocation had propagated: which client, node
+// and protocol, and how long after the revocation request was answered.
+func lateAdmissions(res *soakResult, ss []connSample) []string {
+	var out []string
+	for _, s := range ss {
+		if !s.Revoked || !s.OK {
+			continue
+		}
+		node := "stateless"
+		if s.Node < 3 {
+			node = fmt.Sprintf("node%d", s.Node)
+		}
+		how := "full handshake"
+		if s.Resumed {
+			how = "resumed"
+		}
+		out = append(out, fmt.Sprintf("client %d on %s (%s, %s) started %.2f s after its revocation was answered", s.ID, node, protoNames[s.Proto], how, (s.At-res.Revocations[s.ID][1]).Seconds()))
+		if len(out) == 5 {
+			break
+		}
+	}
+	return out
 }
 
 // idleTimeoutText names the nodes' idle_timeout for the report.

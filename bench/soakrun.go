@@ -290,9 +290,9 @@ type soakResult struct {
 	Resources []resourceSample  `json:"resources"`
 	Samples   []connSample      `json:"-"` // written as CSV
 	Replays   []replaySample    `json:"replays"`
-	// revocations maps a revoked identity to when its revocation was
+	// Revocations maps a revoked identity to when its revocation was
 	// requested and answered, since the run began.
-	revocations map[int][2]time.Duration
+	Revocations map[int][2]time.Duration `json:"revocations_ns"`
 	// NodeLogs holds the end of each node's output, for failures.
 	NodeLogs map[string]string `json:"node_logs,omitempty"`
 }
@@ -357,11 +357,11 @@ func soak(ctx context.Context, o soakOptions, stdout, stderr io.Writer) (*soakAn
 	}
 	res.Duration = time.Since(r.start)
 	res.Samples, res.Replays = r.samples, r.replays
-	res.revocations = map[int][2]time.Duration{}
+	res.Revocations = map[int][2]time.Duration{}
 	for _, id := range e.ids {
 		id.mu.Lock()
 		if !id.revoked.IsZero() {
-			res.revocations[id.id] = [2]time.Duration{id.revoking.Sub(r.start), id.revoked.Sub(r.start)}
+			res.Revocations[id.id] = [2]time.Duration{id.revoking.Sub(r.start), id.revoked.Sub(r.start)}
 		}
 		id.mu.Unlock()
 	}
