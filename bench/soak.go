@@ -49,6 +49,13 @@ type soakOptions struct {
 	keep      bool
 	quiet     bool
 	pluginBin string // prebuilt Caddy with the plugin ("" = build)
+	// heapAt are the times into the run at which every node's heap
+	// profile is saved in the results directory.
+	heapAt []time.Duration
+	// idleTimeout is Caddy's servers idle_timeout ("" = Caddy's default,
+	// 5 minutes), which is also how long quic-go's HTTP/3 server keeps a
+	// closed connection reachable (RELIABILITY.md, "Memory").
+	idleTimeout string
 }
 
 func parseSoakOptions(args []string, stderr io.Writer) (soakOptions, error) {
@@ -71,8 +78,24 @@ func parseSoakOptions(args []string, stderr io.Writer) (soakOptions, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, logs)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines")
 	fs.StringVar(&o.pluginBin, "caddy", "", "a Caddy binary with the plugin to use (default: build one)")
+	heap := fs.String("heap-profiles", "", "times into the run (e.g. 2m,8m) at which to save every node's heap profile in the results directory")
+	fs.StringVar(&o.idleTimeout, "idle-timeout", "", "Caddy's idle_timeout for the nodes' servers (default: Caddy's, 5m)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if *heap != "" {
+		for _, f := range strings.Split(*heap, ",") {
+			at, err := time.ParseDuration(strings.TrimSpace(f))
+			if err != nil || at <= 0 || at >= o.duration {
+				return o, fmt.Errorf("-heap-profiles: %q is not a duration within the run (%s)", f, o.duration)
+			}
+			o.heapAt = append(o.heapAt, at)
+		}
+	}
+	if o.idleTimeout != "" {
+		if d, err := time.ParseDuration(o.idleTimeout); err != nil || d <= 0 {
+			return o, fmt.Errorf("-idle-timeout: %q is not a positive duration", o.idleTimeout)
+		}
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -150,6 +173,10 @@ type soakEnv struct {
 
 // soakSite is each node's Caddyfile.
 func soakSite(n *soakNode, storage, redisAddr, serverCert, serverKey, ca string, o soakOptions) string {
+	idle := ""
+	if o.idleTimeout != "" {
+		idle = "\t\ttimeouts {\n\t\t\tidle " + o.idleTimeout + "\n\t\t}\n"
+	}
 	store := ""
 	if n.store {
 		store = fmt.Sprintf("\t\tsession_store redis {\n\t\t\taddress %s\n\t\t}\n", redisAddr)
@@ -163,7 +190,7 @@ func soakSite(n *soakNode, storage, redisAddr, serverCert, serverKey, ca string,
 	metrics
 	servers {
 		protocols h1 h2 h3
-	}
+%s	}
 	tls_resume {
 		kek {env.TLS_RESUME_KEK}
 		rotation_interval %s
@@ -185,7 +212,7 @@ https://localhost:%d {
 		respond "{method} early={http.vars.early_data} node=%s"
 	}
 }
-`, n.adminPort, storage, o.rotation, o.poll, o.skew, store, n.port, serverCert, serverKey, ca, n.name)
+`, n.adminPort, storage, idle, o.rotation, o.poll, o.skew, store, n.port, serverCert, serverKey, ca, n.name)
 }
 
 // startSoak builds (or takes) the plugin's Caddy, makes the PKI and the

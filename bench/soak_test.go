@@ -76,7 +76,7 @@ func TestSoakAnalysis(t *testing.T) {
 			s(60, 61, 0, 40, true, true),  // admitted: must fail
 		},
 		Replays:     []replaySample{{Stateful: true, Uses: 3, Accepted: 2}},
-		revocations: map[int][2]time.Duration{40: {50 * time.Second, 50 * time.Second}},
+		Revocations: map[int][2]time.Duration{40: {50 * time.Second, 50 * time.Second}},
 	}
 	for i := range 30 {
 		res.Resources = append(res.Resources, resourceSample{At: time.Duration(i) * 4 * time.Second, Node: "node0", Goroutines: 100 + 20*i, FDs: 50, RSS: 50 << 20})
@@ -115,5 +115,32 @@ func TestWriteSection(t *testing.T) {
 	got := string(b)
 	if !strings.Contains(got, "hand-written") || !strings.Contains(got, "second") || strings.Contains(got, "first") || strings.Count(got, sectionBegin) != 1 {
 		t.Errorf("file:\n%s", got)
+	}
+}
+
+// TestSoakMemoryOptions: -heap-profiles takes times within the run,
+// -idle-timeout a positive duration that reaches the nodes' Caddyfile.
+func TestSoakMemoryOptions(t *testing.T) {
+	o, err := parseSoakOptions([]string{"-duration", "4m", "-heap-profiles", "1m, 3m", "-idle-timeout", "10s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.heapAt) != 2 || o.heapAt[0] != time.Minute || o.heapAt[1] != 3*time.Minute {
+		t.Errorf("heapAt = %v", o.heapAt)
+	}
+	site := soakSite(&soakNode{name: "node0", port: 1, adminPort: 2}, "/s", "", "c", "k", "ca", o)
+	if !strings.Contains(site, "timeouts {\n\t\t\tidle 10s\n\t\t}") {
+		t.Errorf("no idle timeout in:\n%s", site)
+	}
+	for _, args := range [][]string{
+		{"-duration", "4m", "-heap-profiles", "5m"},
+		{"-heap-profiles", "2m,x"},
+		{"-heap-profiles", "0s"},
+		{"-idle-timeout", "-1s"},
+		{"-idle-timeout", "soon"},
+	} {
+		if _, err := parseSoakOptions(args, io.Discard); err == nil {
+			t.Errorf("%v: accepted", args)
+		}
 	}
 }

@@ -94,6 +94,7 @@ func (p *phaseStats) latencies(ss []connSample, keep func(connSample) bool) {
 type nodeTrend struct {
 	Node                         string
 	RSS                          [3]float64 // MiB: start, middle third, last third medians
+	Heap                         [3]float64 // Go heap in use, MiB, the same medians
 	FDs                          [3]float64
 	Goroutines                   [3]float64
 	RSSSlope, FDSlope, GorSlope  float64 // per minute, after warm-up
@@ -163,7 +164,7 @@ func analyseSoak(res *soakResult, o soakOptions) *soakAnalysis {
 	for i := range ss {
 		s := &ss[i]
 		s.Revoked, s.Grace = false, false
-		w, ok := res.revocations[s.ID]
+		w, ok := res.Revocations[s.ID]
 		if !s.Doomed || !ok || s.End < w[0] {
 			continue
 		}
@@ -222,7 +223,7 @@ func analyseSoak(res *soakResult, o soakOptions) *soakAnalysis {
 		a.Failures = append(a.Failures, fmt.Sprintf("%d connections of clients that were not revoked failed; first: %s", t.Failed, strings.Join(firstFailures(a.Phases), " | ")))
 	}
 	if t.RevokedOK > 0 {
-		a.Failures = append(a.Failures, fmt.Sprintf("%d requests of revoked clients were answered 200 more than one poll interval (%s) after the revocation", t.RevokedOK, o.poll))
+		a.Failures = append(a.Failures, fmt.Sprintf("%d requests of revoked clients were answered 200 more than one poll interval (%s) after the revocation; %s", t.RevokedOK, o.poll, strings.Join(lateAdmissions(res, ss), " | ")))
 	}
 	if t.RevokedTried == 0 {
 		a.Failures = append(a.Failures, "no revoked client tried again after its revocation: the revocation check did not run")
@@ -346,6 +347,7 @@ func trend(node string, rs []resourceSample, d time.Duration) nodeTrend {
 	parts := [3][]resourceSample{post[:third], post[third : len(post)-third], post[len(post)-third:]}
 	for i, p := range parts {
 		tr.RSS[i] = medianOf(p, func(r resourceSample) float64 { return float64(r.RSS) / (1 << 20) })
+		tr.Heap[i] = medianOf(p, func(r resourceSample) float64 { return float64(r.HeapInuse) / (1 << 20) })
 		tr.FDs[i] = medianOf(p, func(r resourceSample) float64 { return float64(r.FDs) })
 		tr.Goroutines[i] = medianOf(p, func(r resourceSample) float64 { return float64(r.Goroutines) })
 	}
@@ -360,15 +362,49 @@ func trend(node string, rs []resourceSample, d time.Duration) nodeTrend {
 			tr.Grows = append(tr.Grows, fmt.Sprintf("%s still growing: median %.0f in the middle third, %.0f in the last", what, v[1], v[2]))
 		}
 	}
-	// The session caches (10,000 entries by default) and Go's heap take
-	// minutes to reach their size under this load: RSS is judged on runs
-	// of five minutes or more only.
+	// Go's heap takes minutes to reach its level under this load (quic-go
+	// keeps every closed HTTP/3 connection reachable for Caddy's
+	// idle_timeout, 5 minutes by default): RSS is judged on runs of five
+	// minutes or more only.
 	if d >= rssCheckFrom {
 		check("RSS (MiB)", tr.RSS, 64)
 	}
 	check("open file descriptors", tr.FDs, 40)
 	check("goroutines", tr.Goroutines, 60)
 	return tr
+}
+
+// lateAdmissions describes the first few requests of revoked clients
+// answered 200 after their revocation had propagated: which client, node
+// and protocol, and how long after the revocation request was answered.
+func lateAdmissions(res *soakResult, ss []connSample) []string {
+	var out []string
+	for _, s := range ss {
+		if !s.Revoked || !s.OK {
+			continue
+		}
+		node := "stateless"
+		if s.Node < 3 {
+			node = fmt.Sprintf("node%d", s.Node)
+		}
+		how := "full handshake"
+		if s.Resumed {
+			how = "resumed"
+		}
+		out = append(out, fmt.Sprintf("client %d on %s (%s, %s) started %.2f s after its revocation was answered", s.ID, node, protoNames[s.Proto], how, (s.At-res.Revocations[s.ID][1]).Seconds()))
+		if len(out) == 5 {
+			break
+		}
+	}
+	return out
+}
+
+// idleTimeoutText names the nodes' idle_timeout for the report.
+func idleTimeoutText(o soakOptions) string {
+	if o.idleTimeout == "" {
+		return "Caddy's default of 5 minutes"
+	}
+	return "`-idle-timeout " + o.idleTimeout + "`"
 }
 
 // rssCheckFrom is the shortest run whose RSS trend is checked.
@@ -555,15 +591,15 @@ func soakMarkdown(res *soakResult, a *soakAnalysis, o soakOptions, chart string)
 		}
 	}
 	p("\n### Resources over time\n\n")
-	p("Sampled every %s per node: RSS (`/proc/PID/status`), open descriptors (`/proc/PID/fd`), goroutines (`go_goroutines` on the admin metrics). After the first fifth of the run (warm-up), medians of the first, middle and last third; *growth* fails when the last third's median exceeds the middle third's by more than 25%% plus 64 MiB, 40 descriptors or 60 goroutines (RSS only in runs of %s or more: the session caches and the heap take minutes to fill). Slopes are least-squares, per minute.\n\n", o.sample, rssCheckFrom)
-	p("| node | samples | RSS MiB (first / mid / last) | slope MiB/min | fds | slope/min | goroutines | slope/min | max RSS / fds / goroutines | growth |\n|---|---:|---|---:|---|---:|---|---:|---|---|\n")
+	p("Sampled every %s per node: RSS (`/proc/PID/status`), Go heap in use (`go_memstats_heap_inuse_bytes`: live objects and garbage not yet collected), open descriptors (`/proc/PID/fd`), goroutines (`go_goroutines`; both on the admin metrics). After the first fifth of the run (warm-up), medians of the first, middle and last third; *growth* fails when the last third's median exceeds the middle third's by more than 25%% plus 64 MiB, 40 descriptors or 60 goroutines (RSS only in runs of %s or more: the heap takes minutes to reach its level, since quic-go keeps each closed HTTP/3 connection reachable for Caddy's `idle_timeout`, %s here). Slopes are least-squares, per minute.\n\n", o.sample, rssCheckFrom, idleTimeoutText(o))
+	p("| node | samples | RSS MiB (first / mid / last) | slope MiB/min | heap in use MiB (first / mid / last) | fds | slope/min | goroutines | slope/min | max RSS / fds / goroutines | growth |\n|---|---:|---|---:|---|---|---:|---|---:|---|---|\n")
 	for _, tr := range a.Trends {
 		g := "none"
 		if len(tr.Grows) > 0 {
 			g = strings.Join(tr.Grows, "; ")
 		}
-		p("| %s | %d | %.0f / %.0f / %.0f | %+.2f | %.0f / %.0f / %.0f | %+.2f | %.0f / %.0f / %.0f | %+.2f | %.0f / %.0f / %.0f | %s |\n", tr.Node, tr.Samples,
-			tr.RSS[0], tr.RSS[1], tr.RSS[2], tr.RSSSlope, tr.FDs[0], tr.FDs[1], tr.FDs[2], tr.FDSlope, tr.Goroutines[0], tr.Goroutines[1], tr.Goroutines[2], tr.GorSlope,
+		p("| %s | %d | %.0f / %.0f / %.0f | %+.2f | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f | %+.2f | %.0f / %.0f / %.0f | %+.2f | %.0f / %.0f / %.0f | %s |\n", tr.Node, tr.Samples,
+			tr.RSS[0], tr.RSS[1], tr.RSS[2], tr.RSSSlope, tr.Heap[0], tr.Heap[1], tr.Heap[2], tr.FDs[0], tr.FDs[1], tr.FDs[2], tr.FDSlope, tr.Goroutines[0], tr.Goroutines[1], tr.Goroutines[2], tr.GorSlope,
 			tr.MaxRSS, tr.MaxFDs, tr.MaxGoroutine, g)
 	}
 	p("\n### Machine and versions\n\n")
@@ -578,7 +614,15 @@ func soakMarkdown(res *soakResult, a *soakAnalysis, o soakOptions, chart string)
 		p("- %s: %s\n", k, res.Versions[k])
 	}
 	p("- Run: %s, %s\n", res.Started.UTC().Format("2006-01-02 15:04:05 MST"), res.Duration.Round(time.Second))
-	p("- Raw samples: `bench/soak-results/<time>/` (connections.csv: one row per connection; soak.json: events, resource samples, replays), not committed.\n\n")
+	heap := ""
+	if len(o.heapAt) > 0 {
+		var at []string
+		for _, d := range o.heapAt {
+			at = append(at, d.String())
+		}
+		heap = "; heap-<node>-<at>.pb.gz: every node's heap profile at " + strings.Join(at, ", ") + ", for `go tool pprof`"
+	}
+	p("- Raw samples: `bench/soak-results/<time>/` (connections.csv: one row per connection; soak.json: events, resource samples, replays%s), not committed.\n\n", heap)
 	return b.String()
 }
 

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,8 +35,11 @@ type resourceSample struct {
 	RSS        int64         `json:"rss_bytes"`
 	FDs        int           `json:"fds"`
 	Goroutines int           `json:"goroutines"`
-	Rotations  int           `json:"rotations"`
-	Err        string        `json:"err,omitempty"`
+	// HeapInuse is the Go heap's spans in use (go_memstats_heap_inuse_bytes:
+	// live objects and what the last collection has not yet reclaimed).
+	HeapInuse int64  `json:"heap_inuse_bytes"`
+	Rotations int    `json:"rotations"`
+	Err       string `json:"err,omitempty"`
 }
 
 // chaosStep is one planned event.
@@ -157,12 +162,16 @@ func (r *soakRun) sampleResources(ctx context.Context, deadline time.Time, out *
 			} else {
 				errs = append(errs, err.Error())
 			}
-			if g, err := scrapeCounter(n.adminURL("/metrics"), "go_goroutines"); err == nil {
-				s.Goroutines = g
+			m, err := scrapeGauges(n.adminURL("/metrics"), "go_goroutines", "go_memstats_heap_inuse_bytes", "caddy_tls_resume_ring_rotations_total")
+			if _, ok := m["go_goroutines"]; err == nil && !ok {
+				err = fmt.Errorf("%s: no go_goroutines", n.adminURL("/metrics"))
+			}
+			if err == nil {
+				s.Goroutines, s.HeapInuse = int(m["go_goroutines"]), int64(m["go_memstats_heap_inuse_bytes"])
+				s.Rotations = int(m["caddy_tls_resume_ring_rotations_total"])
 			} else {
 				errs = append(errs, err.Error())
 			}
-			s.Rotations, _ = scrapeCounter(n.adminURL("/metrics"), "caddy_tls_resume_ring_rotations_total")
 			s.Err = strings.Join(errs, "; ")
 			mu.Lock()
 			*out = append(*out, s)
@@ -177,6 +186,80 @@ func (r *soakRun) sampleResources(ctx context.Context, deadline time.Time, out *
 		case <-time.After(min(r.e.o.sample, time.Until(deadline)+time.Millisecond)):
 		}
 	}
+}
+
+// scrapeGauges reads unlabelled series from a Prometheus text page (one
+// request); a series not on the page is missing from the map.
+func scrapeGauges(url string, names ...string) (map[string]float64, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	m := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		for _, name := range names {
+			if rest, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+				v, err := strconv.ParseFloat(rest, 64)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %s: %w", url, name, err)
+				}
+				m[name] = v
+			}
+		}
+	}
+	return m, sc.Err()
+}
+
+// saveHeapProfiles saves every node's heap profile (after a forced
+// collection, so in-use figures are live objects) at each of o.heapAt into
+// dir, as heap-<node>-<at>.pb.gz for `go tool pprof`. A node that cannot
+// answer (reloading) is tried again for a few seconds.
+func (r *soakRun) saveHeapProfiles(ctx context.Context, dir string, stderr io.Writer) {
+	for _, at := range r.e.o.heapAt {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Until(r.start.Add(at))):
+		}
+		for _, n := range r.e.nodes {
+			file := filepath.Join(dir, fmt.Sprintf("heap-%s-%s.pb.gz", n.name, at))
+			var err error
+			for try := 0; try < 5; try++ {
+				if err = fetchToFile(ctx, n.adminURL("/debug/pprof/heap?gc=1"), file); err == nil {
+					break
+				}
+				time.Sleep(time.Second)
+			}
+			if err != nil && !r.e.o.quiet {
+				fmt.Fprintf(stderr, "soak: heap profile of %s at %s: %v\n", n.name, at, err)
+			}
+		}
+	}
+}
+
+func fetchToFile(ctx context.Context, url, file string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, b, 0o644)
 }
 
 // procRSS is a process's resident set size from /proc.
@@ -207,9 +290,9 @@ type soakResult struct {
 	Resources []resourceSample  `json:"resources"`
 	Samples   []connSample      `json:"-"` // written as CSV
 	Replays   []replaySample    `json:"replays"`
-	// revocations maps a revoked identity to when its revocation was
+	// Revocations maps a revoked identity to when its revocation was
 	// requested and answered, since the run began.
-	revocations map[int][2]time.Duration
+	Revocations map[int][2]time.Duration `json:"revocations_ns"`
 	// NodeLogs holds the end of each node's output, for failures.
 	NodeLogs map[string]string `json:"node_logs,omitempty"`
 }
@@ -239,6 +322,9 @@ func soak(ctx context.Context, o soakOptions, stdout, stderr io.Writer) (*soakAn
 		"stateless_clients": strconv.Itoa(o.stateless), "rotation_interval": o.rotation.String(), "poll_interval": o.poll.String(),
 		"max_clock_skew": o.skew.String(), "reload_every": o.reload.String(), "think": o.think.String(),
 	}
+	if o.idleTimeout != "" {
+		res.Options["idle_timeout"] = o.idleTimeout
+	}
 	r := &soakRun{e: e, start: time.Now()}
 	deadline := r.start.Add(o.duration)
 	runCtx, cancel := context.WithDeadline(ctx, deadline.Add(30*time.Second))
@@ -246,6 +332,14 @@ func soak(ctx context.Context, o soakOptions, stdout, stderr io.Writer) (*soakAn
 
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	if len(o.heapAt) > 0 {
+		dir := soakResultsDir(o, res.Started)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); r.saveHeapProfiles(runCtx, dir, stderr) }()
+	}
 	wg.Add(4)
 	go func() { defer wg.Done(); r.runChaos(runCtx, r.chaosPlan(), &res.Events, &mu, stderr) }()
 	go func() { defer wg.Done(); r.sampleResources(runCtx, deadline, &res.Resources, &mu) }()
@@ -263,11 +357,11 @@ func soak(ctx context.Context, o soakOptions, stdout, stderr io.Writer) (*soakAn
 	}
 	res.Duration = time.Since(r.start)
 	res.Samples, res.Replays = r.samples, r.replays
-	res.revocations = map[int][2]time.Duration{}
+	res.Revocations = map[int][2]time.Duration{}
 	for _, id := range e.ids {
 		id.mu.Lock()
 		if !id.revoked.IsZero() {
-			res.revocations[id.id] = [2]time.Duration{id.revoking.Sub(r.start), id.revoked.Sub(r.start)}
+			res.Revocations[id.id] = [2]time.Duration{id.revoking.Sub(r.start), id.revoked.Sub(r.start)}
 		}
 		id.mu.Unlock()
 	}
