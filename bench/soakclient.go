@@ -130,7 +130,10 @@ func (r *soakRun) connect(ctx context.Context, w, node, proto int, id *identity,
 	start := time.Now()
 	s := connSample{At: start.Sub(r.start), Worker: w, Node: node, Proto: proto, ID: id.id, Doomed: id.doomed}
 	if at := id.revokedAt(); !at.IsZero() {
-		if start.After(at.Add(r.e.o.poll)) {
+		// A node applies the revocation at its next poll: up to
+		// poll_interval plus 10% jitter after its previous poll ended,
+		// plus that poll's own work (docs/admin.md).
+		if start.After(at.Add(propagationBound(r.e.o.poll))) {
 			s.Revoked = true
 		} else {
 			s.Grace = true
@@ -391,4 +394,11 @@ func (r *soakRun) replayer(ctx context.Context, deadline time.Time) {
 		case <-time.After(2 * time.Second):
 		}
 	}
+}
+
+// propagationBound is how long after a ring change every node may still
+// serve without it: a poll interval with its 10% jitter, and a second for
+// the poll itself (storage read, decryption, install) on a loaded machine.
+func propagationBound(poll time.Duration) time.Duration {
+	return poll + poll/10 + time.Second
 }
