@@ -53,7 +53,8 @@ func TestSoakShort(t *testing.T) {
 }
 
 // TestSoakAnalysis checks the classification on a made-up run: a revoked
-// client answered after the grace period counts as admitted, a failure
+// client answered after the grace period (the poll interval, its jitter
+// and a second) counts as admitted, one answered within it does not, a failure
 // during its node's reload is counted apart, one elsewhere fails the run,
 // a ticket whose early data was accepted twice fails it, and a climbing
 // goroutine count is flagged.
@@ -73,7 +74,10 @@ func TestSoakAnalysis(t *testing.T) {
 			s(20, 21, 2, 2, false, false), // a real failure
 			s(40, 41, 0, 40, true, true),  // revoked client before revocation
 			s(50, 51, 0, 40, true, false), // grace
-			s(60, 61, 0, 40, true, true),  // admitted: must fail
+			// 2.5 s after the revocation: past one poll interval, within
+			// its jitter and the poll's work: still grace, not admitted.
+			{At: 52500 * time.Millisecond, End: 53 * time.Second, Node: 0, ID: 40, Doomed: true, OK: true},
+			s(60, 61, 0, 40, true, true), // admitted: must fail
 		},
 		Replays:     []replaySample{{Stateful: true, Uses: 3, Accepted: 2}},
 		Revocations: map[int][2]time.Duration{40: {50 * time.Second, 50 * time.Second}},
