@@ -77,28 +77,9 @@ func TestHTTP3Memory(t *testing.T) {
 		if v.idle != "" {
 			idle = "\t\ttimeouts {\n\t\t\tidle " + v.idle + "\n\t\t}\n"
 		}
-		config := fmt.Sprintf(`{
-	admin 127.0.0.1:%d
-	storage file_system %s
-	persist_config off
-	skip_install_trust
-	auto_https off
-	servers {
-		protocols h1 h2 h3
-%s	}
-%s}
-
-https://localhost:%d {
-	bind 127.0.0.1
-	tls %s %s {
-		client_auth {
-			mode require_and_verify
-			trust_pool file %s
-		}
-	}
-	respond "ok"
-}
-`, ports[1], filepath.Join(work, "storage"), idle, global, ports[0], files.ServerCert, files.ServerKey, files.CA)
+		globals := "\tservers {\n\t\tprotocols h1 h2 h3\n" + idle + "\t}\n" + global
+		config := caddyGlobals(ports[1], filepath.Join(work, "storage"), globals) +
+			mtlsSiteWith(ports[0], files.ServerCert, files.ServerKey, files.CA, "\trespond \"ok\"\n")
 		dir, err := os.MkdirTemp(work, "caddy-")
 		if err != nil {
 			t.Fatal(err)

@@ -144,6 +144,13 @@ func caddyGlobals(adminPort int, storage, extra string) string {
 // mtlsSite is a site on 127.0.0.1:port serving c's server certificate and
 // requiring a client certificate from c's root.
 func mtlsSite(port int, c *chain) string {
+	return mtlsSiteWith(port, c.serverCert, c.serverKey, c.ca, "\trespond \"ok\"\n")
+}
+
+// mtlsSiteWith is a site on 127.0.0.1:port serving the server certificate
+// in cert and key, requiring a client certificate from the root in ca, and
+// handling requests with body (directives, each line tab-indented).
+func mtlsSiteWith(port int, cert, key, ca, body string) string {
 	return fmt.Sprintf(`
 https://localhost:%d {
 	bind 127.0.0.1
@@ -153,9 +160,8 @@ https://localhost:%d {
 			trust_pool file %s
 		}
 	}
-	respond "ok"
-}
-`, port, c.serverCert, c.serverKey, c.ca)
+%s}
+`, port, cert, key, ca, body)
 }
 
 // plainSite is mtlsSite without client authentication.

@@ -181,13 +181,7 @@ func soakSite(n *soakNode, storage, redisAddr, serverCert, serverKey, ca string,
 	if n.store {
 		store = fmt.Sprintf("\t\tsession_store redis {\n\t\t\taddress %s\n\t\t}\n", redisAddr)
 	}
-	return fmt.Sprintf(`{
-	admin 127.0.0.1:%d
-	storage file_system %s
-	persist_config off
-	skip_install_trust
-	auto_https off
-	metrics
+	globals := fmt.Sprintf(`	metrics
 	servers {
 		protocols h1 h2 h3
 %s	}
@@ -197,22 +191,9 @@ func soakSite(n *soakNode, storage, redisAddr, serverCert, serverKey, ca string,
 		poll_interval %s
 		max_clock_skew %s
 %s	}
-}
-
-https://localhost:%d {
-	bind 127.0.0.1
-	tls %s %s {
-		client_auth {
-			mode require_and_verify
-			trust_pool file %s
-		}
-	}
-	route {
-		early_data_guard
-		respond "{method} early={http.vars.early_data} node=%s"
-	}
-}
-`, n.adminPort, storage, idle, o.rotation, o.poll, o.skew, store, n.port, serverCert, serverKey, ca, n.name)
+`, idle, o.rotation, o.poll, o.skew, store)
+	route := fmt.Sprintf("\troute {\n\t\tearly_data_guard\n\t\trespond \"{method} early={http.vars.early_data} node=%s\"\n\t}\n", n.name)
+	return caddyGlobals(n.adminPort, storage, globals) + mtlsSiteWith(n.port, serverCert, serverKey, ca, route)
 }
 
 // startSoak builds (or takes) the plugin's Caddy, makes the PKI and the
